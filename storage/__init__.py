@@ -1,0 +1,1 @@
+"""Storage: the network's partners, members, meetings and tips in a SQL database."""

@@ -1,0 +1,257 @@
+"""The database tables, as SQLAlchemy 2 declarative models."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    CheckConstraint,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Index,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """A timezone-aware datetime stored in UTC; SQLite keeps no offset, so it is restored."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: store times with a time zone")
+        return value.astimezone(dt.UTC)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, dt.datetime)
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value
+
+
+def utcnow() -> dt.datetime:
+    """Return the current moment in UTC."""
+    return dt.datetime.now(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    """The declarative base with stable constraint names for migrations."""
+
+    metadata = MetaData(
+        naming_convention={
+            "ix": "ix_%(column_0_label)s",
+            "uq": "uq_%(table_name)s_%(column_0_name)s",
+            "ck": "ck_%(table_name)s_%(constraint_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dt.datetime: UTCDateTime}
+
+
+class Category(enum.StrEnum):
+    """What a tip is about."""
+
+    ENERGY = "energy"
+    HEAT = "heat"
+    MOBILITY = "mobility"
+    PROCUREMENT = "procurement"
+    BUILDINGS = "buildings"
+    PROCESSES = "processes"
+    OTHER = "other"
+
+
+class Answer(enum.StrEnum):
+    """A member's answer to a meeting invitation."""
+
+    YES = "yes"
+    NO = "no"
+    MAYBE = "maybe"
+
+
+class Topic(enum.StrEnum):
+    """What a member can subscribe to."""
+
+    ANNOUNCEMENTS = "announcements"
+    REMINDERS = "reminders"
+    TIPS = "tips"
+
+
+def _choice(enum_class: type[enum.StrEnum], name: str) -> Enum:
+    """Store an enum by its value, with a CHECK constraint listing the allowed values."""
+    return Enum(
+        enum_class,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=16,
+        values_callable=lambda members: [member.value for member in members],
+        validate_strings=True,
+    )
+
+
+class Partner(Base):
+    """An organisation that signed the climate pact."""
+
+    __tablename__ = "partners"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    sector: Mapped[str] = mapped_column(String(200), default="")
+    joined: Mapped[dt.date]
+    website: Mapped[str | None] = mapped_column(String(500))
+    description: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Member(Base):
+    """A person who talks to the bot, on one or more platforms."""
+
+    __tablename__ = "members"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    language: Mapped[str | None] = mapped_column(String(8))
+    partner_id: Mapped[int | None] = mapped_column(
+        ForeignKey("partners.id", ondelete="SET NULL"), index=True
+    )
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    partner: Mapped[Partner | None] = relationship(lazy="raise")
+    identities: Mapped[list[Identity]] = relationship(
+        back_populates="member", lazy="raise", cascade="all, delete-orphan"
+    )
+
+
+class Identity(Base):
+    """A member's account on one platform, keyed by the platform's stable user id."""
+
+    __tablename__ = "identities"
+    __table_args__ = (UniqueConstraint("platform", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    user_id: Mapped[str] = mapped_column(String(255))
+    member_id: Mapped[int] = mapped_column(
+        ForeignKey("members.id", ondelete="CASCADE"), index=True
+    )
+
+    member: Mapped[Member] = relationship(back_populates="identities", lazy="raise")
+
+
+class InviteCode(Base):
+    """A one-time code that links whoever redeems it to a partner organisation."""
+
+    __tablename__ = "invite_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"))
+    created_by: Mapped[int | None] = mapped_column(
+        ForeignKey("members.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[dt.datetime]
+    used_by: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"))
+    used_at: Mapped[dt.datetime | None]
+
+    partner: Mapped[Partner] = relationship(lazy="raise")
+
+
+class Meeting(Base):
+    """A network meeting, in person or online."""
+
+    __tablename__ = "meetings"
+    __table_args__ = (
+        UniqueConstraint("title", "starts_at"),
+        Index("ix_meetings_starts_at", "starts_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    starts_at: Mapped[dt.datetime]
+    ends_at: Mapped[dt.datetime | None]
+    location: Mapped[str | None] = mapped_column(String(300))
+    online_url: Mapped[str | None] = mapped_column(String(500))
+    agenda: Mapped[str | None] = mapped_column(Text)
+    cancelled_at: Mapped[dt.datetime | None]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Rsvp(Base):
+    """A member's answer for one meeting."""
+
+    __tablename__ = "rsvps"
+
+    meeting_id: Mapped[int] = mapped_column(
+        ForeignKey("meetings.id", ondelete="CASCADE"), primary_key=True
+    )
+    member_id: Mapped[int] = mapped_column(
+        ForeignKey("members.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    answer: Mapped[Answer] = mapped_column(_choice(Answer, "answer"))
+    answered_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Tip(Base):
+    """A savings experience a partner shared with the network."""
+
+    __tablename__ = "tips"
+    __table_args__ = (
+        UniqueConstraint("partner_id", "title"),
+        CheckConstraint("co2_t_per_year IS NULL OR co2_t_per_year >= 0", name="co2_positive"),
+        Index("ix_tips_category_rank", "category", "endorsement_count"),
+        Index("ix_tips_rank", "endorsement_count"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"))
+    title: Mapped[str] = mapped_column(String(200))
+    category: Mapped[Category] = mapped_column(_choice(Category, "category"))
+    text: Mapped[str] = mapped_column(Text)
+    co2_t_per_year: Mapped[float | None]
+    endorsement_count: Mapped[int] = mapped_column(default=0, server_default="0")
+    shared_by: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"))
+    hidden_at: Mapped[dt.datetime | None]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    partner: Mapped[Partner] = relationship(lazy="raise")
+
+
+class Endorsement(Base):
+    """A member's "worked for us too" on a tip."""
+
+    __tablename__ = "endorsements"
+
+    tip_id: Mapped[int] = mapped_column(
+        ForeignKey("tips.id", ondelete="CASCADE"), primary_key=True
+    )
+    member_id: Mapped[int] = mapped_column(
+        ForeignKey("members.id", ondelete="CASCADE"), primary_key=True
+    )
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Subscription(Base):
+    """A member wants pushed messages of one topic."""
+
+    __tablename__ = "subscriptions"
+
+    member_id: Mapped[int] = mapped_column(
+        ForeignKey("members.id", ondelete="CASCADE"), primary_key=True
+    )
+    topic: Mapped[Topic] = mapped_column(_choice(Topic, "topic"), primary_key=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
