@@ -47,7 +47,9 @@ def localizer(language: str, timezone: ZoneInfo) -> Localizer:
 
 
 _current: contextvars.ContextVar[Localizer] = contextvars.ContextVar(
-    "klimabot_localizer", default=localizer("de", ZoneInfo("Europe/Berlin"))
+    # A Localizer is a frozen dataclass, so sharing the default is safe.
+    "klimabot_localizer",
+    default=localizer("de", ZoneInfo("Europe/Berlin")),  # noqa: B039
 )
 
 
@@ -76,7 +78,12 @@ def ngettext(singular: str, plural: str, n: int) -> str:
     return _current.get().translations.ngettext(singular, plural, n)
 
 
-def N_(message: str) -> str:  # noqa: N802 - the conventional gettext marker name
+def in_every_language(message: str) -> set[str]:
+    """Return a message as it reads in each supported language, e.g. to parse user input."""
+    return {_translations(language).gettext(message) for language in LANGUAGES}
+
+
+def N_(message: str) -> str:
     """Mark a message for translation later, where it is shown."""
     return message
 
@@ -91,6 +98,11 @@ def format_date(moment: dt.datetime | dt.date) -> str:
     if isinstance(moment, dt.datetime):
         moment = local(moment)
     return str(format_skeleton("yMMMEd", moment, locale=_locale()))
+
+
+def format_month(day: dt.date) -> str:
+    """Return a month and year, such as ``Oktober 2022``."""
+    return str(format_skeleton("yMMMM", day, locale=_locale()))
 
 
 def format_clock(moment: dt.datetime) -> str:

@@ -69,6 +69,11 @@ def _use_sqlite_pragmas(engine: AsyncEngine, *, wal: bool) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def dialect_name(session: AsyncSession) -> str:
+    """Return the name of the database dialect a session talks to, such as ``sqlite``."""
+    return session.get_bind().dialect.name
+
+
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     """Return the process's one session factory."""
     return async_sessionmaker(engine, expire_on_commit=False)

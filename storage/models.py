@@ -160,9 +160,7 @@ class InviteCode(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(32), unique=True)
     partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"))
-    created_by: Mapped[int | None] = mapped_column(
-        ForeignKey("members.id", ondelete="SET NULL")
-    )
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[dt.datetime]
     used_by: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"))

@@ -1,0 +1,173 @@
+"""Dispatch: one request in, one reply out, in one unit of work with the member's rights."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import secrets
+import time
+from collections import defaultdict, deque
+from collections.abc import Callable, Collection
+from zoneinfo import ZoneInfo
+
+from markupsafe import Markup
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot import i18n
+from bot.core import Platform, Reply, Request, Role, UserError, UserId
+from bot.i18n import _
+from bot.markup import code, shorten
+from bot.routing import Command, Context, Router
+from storage.members import member_for
+from storage.models import Member, utcnow
+
+logger = logging.getLogger(__name__)
+
+ROLE_REFUSALS = {
+    Role.PARTNER: i18n.N_(
+        "{command} is for partner representatives. "
+        "Ask a coordinator for an invite code and use /join CODE."
+    ),
+    Role.COORDINATOR: i18n.N_("{command} is for the network's coordinators."),
+}
+
+
+class RateLimiter:
+    """Allow each person a number of commands in a sliding window (kept in memory only)."""
+
+    def __init__(self, limit: int = 20, window: float = 30.0) -> None:
+        self.limit, self.window = limit, window
+        self._seen: defaultdict[tuple[Platform, UserId], deque[float]] = defaultdict(deque)
+
+    def allow(self, platform: Platform, user_id: UserId) -> bool:
+        """Record a command and tell whether it is within the person's allowance."""
+        now = time.monotonic()
+        seen = self._seen[(platform, user_id)]
+        while seen and seen[0] <= now - self.window:
+            seen.popleft()
+        seen.append(now)
+        return len(seen) <= self.limit
+
+
+class Dispatcher:
+    """Route requests to the included routers' handlers."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        network: str,
+        language: str,
+        timezone: ZoneInfo,
+        coordinators: Collection[tuple[Platform, str]] = (),
+        rate_limiter: RateLimiter | None = None,
+        clock: Callable[[], dt.datetime] = utcnow,
+    ) -> None:
+        self.sessions = sessions
+        self.network = network
+        self.language = language
+        self.timezone = timezone
+        self.coordinators = frozenset(coordinators)
+        self.rate_limiter = rate_limiter or RateLimiter()
+        self.clock = clock
+        self._commands: dict[str, Command] = {}
+
+    def include_routers(self, *routers: Router) -> None:
+        """Make the routers' commands available, refusing a name registered twice."""
+        for router in routers:
+            for command in router.commands:
+                for name in (command.name, *command.aliases):
+                    if name in self._commands:
+                        raise ValueError(f"/{name} is registered twice")
+                    self._commands[name] = command
+
+    def commands_for(self, role: Role) -> list[Command]:
+        """Return the commands a role may use, each once, in registration order."""
+        unique = {id(command): command for command in self._commands.values()}
+        return [command for command in unique.values() if command.role <= role]
+
+    def role_of(self, platform: Platform, user_id: str, member: Member) -> Role:
+        """Return what a member may do: coordinators by config, partners by invite."""
+        if (platform, user_id) in self.coordinators:
+            return Role.COORDINATOR
+        return Role.PARTNER if member.partner_id is not None else Role.MEMBER
+
+    def localizer(self, language: str | None) -> i18n.Localizer:
+        """Return the localizer for a member's language, or the network's default."""
+        return i18n.localizer(language or self.language, self.timezone)
+
+    async def handle(self, request: Request) -> Reply | None:
+        """Answer one request; None means staying silent (e.g. in a group)."""
+        command = self._commands.get(request.command.lower())
+        if command is None and request.is_group:
+            return None
+        if not self.rate_limiter.allow(request.platform, request.sender.user_id):
+            return None
+        async with self.sessions() as session:
+            member, created = await member_for(
+                session,
+                request.platform,
+                request.sender.user_id,
+                display_name=request.sender.display_name,
+                language=_supported(request.sender.language_code),
+            )
+            if created:
+                # The member exists from now on, whatever becomes of the command.
+                await session.commit()
+            role = self.role_of(request.platform, request.sender.user_id, member)
+            with i18n.using(self.localizer(member.language)):
+                if command is None:
+                    return _unknown(request)
+                if command.role > role:
+                    refusal = _(ROLE_REFUSALS[command.role]).format(command=f"/{command.name}")
+                    return Reply(Markup.escape(refusal))
+                context = Context(
+                    session, member, role, self.network, self.clock(), self.commands_for(role)
+                )
+                return await self._run(command, request, context)
+
+    async def _run(self, command: Command, request: Request, context: Context) -> Reply:
+        try:
+            reply = await command.handler(request, context)
+            await context.session.commit()
+        except UserError as error:
+            await context.session.rollback()
+            return _user_error(error, command)
+        except Exception:
+            await context.session.rollback()
+            ref = secrets.token_hex(3).upper()
+            logger.exception("/%s failed (ref: %s)", command.name, ref)
+            return Reply(
+                Markup.escape(
+                    _("Sorry, that went wrong on my side (ref: {ref}). Please try again later.")
+                ).format(ref=ref)
+            )
+        return reply
+
+
+def _supported(language_code: str | None) -> str | None:
+    language = (language_code or "").split("-")[0].lower()
+    return language if language in i18n.LANGUAGES else None
+
+
+def _unknown(request: Request) -> Reply:
+    if not request.command:
+        return Reply(
+            Markup(
+                _("Commands start with a slash, for example {example}. {help} lists them.")
+            ).format(example=code("/meetings"), help=code("/help"))
+        )
+    name = shorten(request.command, 40)
+    return Reply(
+        Markup(_("I do not know the command {command}. {help} lists what I can do.")).format(
+            command=code(f"/{name}"), help=code("/help")
+        )
+    )
+
+
+def _user_error(error: UserError, command: Command) -> Reply:
+    message = Markup.escape(error.message)
+    if not error.show_usage:
+        return Reply(message)
+    usage = Markup(_("Usage: {usage}")).format(usage=code(_(command.usage)))
+    return Reply(message + Markup("\n") + usage)

@@ -1,0 +1,64 @@
+"""Command routers: each handler module registers its commands with their help line."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.core import Reply, Request, Role
+from storage.models import Member
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What a handler works with besides the request: one unit of work and its member."""
+
+    session: AsyncSession
+    member: Member
+    role: Role
+    network: str
+    now: dt.datetime
+    commands: Sequence[Command] = ()
+
+
+Handler = Callable[[Request, Context], Awaitable[Reply]]
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """A command: its name, what it does (for /help), how to call it and who may."""
+
+    name: str
+    handler: Handler
+    help: str
+    usage: str
+    role: Role = Role.MEMBER
+    aliases: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class Router:
+    """The commands of one handler module, included explicitly by the wiring."""
+
+    name: str
+    commands: list[Command] = field(default_factory=list)
+
+    def command(
+        self,
+        name: str,
+        *,
+        help: str,
+        usage: str = "",
+        role: Role = Role.MEMBER,
+        aliases: tuple[str, ...] = (),
+    ) -> Callable[[Handler], Handler]:
+        """Register the decorated handler for ``/name``; help and usage are N_() marked."""
+
+        def register(handler: Handler) -> Handler:
+            self.commands.append(Command(name, handler, help, usage or f"/{name}", role, aliases))
+            return handler
+
+        return register

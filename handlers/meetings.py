@@ -1,0 +1,214 @@
+"""Network meetings: the list, one meeting in full, answers and calendar files."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from icalendar import Calendar, Event
+from markupsafe import Markup
+
+from bot.core import Attachment, Button, Reply, Request, UserError
+from bot.i18n import N_, _, format_when, in_every_language, ngettext
+from bot.markup import blocks, bold, code, italic, lines, link
+from bot.routing import Context, Router
+from handlers.paging import page_buttons, page_count, split_page
+from storage.meetings import (
+    MeetingSummary,
+    answer_of,
+    meeting_summary,
+    set_answer,
+    upcoming_meetings,
+)
+from storage.models import Answer, Meeting
+
+router = Router("meetings")
+PAGE_SIZE = 5
+ANSWER_WORDS = {Answer.YES: N_("yes"), Answer.NO: N_("no"), Answer.MAYBE: N_("maybe")}
+
+
+@router.command("meetings", help=N_("upcoming network meetings"), usage=N_("/meetings"))
+async def list_meetings(request: Request, ctx: Context) -> Reply:
+    """List the meetings that are not over yet, soonest first."""
+    _rest, page = split_page(request.args)
+    summaries, total = await upcoming_meetings(
+        ctx.session, ctx.now, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE
+    )
+    if total == 0:
+        return Reply(Markup.escape(_("No meetings are planned at the moment.")))
+    pages = page_count(total, PAGE_SIZE)
+    heading = bold(_("Upcoming meetings ({page}/{pages})").format(page=page, pages=pages))
+    buttons = tuple(
+        (
+            Button(_("Details #{id}").format(id=s.meeting.id), "meeting", str(s.meeting.id)),
+            Button(_("Attend #{id}").format(id=s.meeting.id), "rsvp", f"{s.meeting.id} yes"),
+        )
+        for s in summaries
+    )
+    paging = page_buttons("meetings", "", page, pages)
+    return Reply(
+        blocks([heading, *(_meeting_card(s) for s in summaries)]),
+        buttons + ((paging,) if paging else ()),
+    )
+
+
+@router.command("meeting", help=N_("one meeting in full"), usage=N_("/meeting ID"))
+async def show_meeting(request: Request, ctx: Context) -> Reply:
+    """Show one meeting with its agenda, the answers so far and the member's own."""
+    summary = await _summary(ctx, request.args)
+    meeting = summary.meeting
+    mine = await answer_of(ctx.session, meeting.id, ctx.member.id)
+    text = blocks(
+        [
+            _meeting_card(summary),
+            lines([bold(_("Agenda")), meeting.agenda]) if meeting.agenda else None,
+            _own_answer(mine) if _open(meeting, ctx.now) else None,
+        ]
+    )
+    return Reply(text, _meeting_buttons(meeting, ctx.now))
+
+
+@router.command(
+    "rsvp",
+    help=N_("answer whether you attend a meeting"),
+    usage=N_("/rsvp ID yes|no|maybe"),
+    aliases=("zusage",),
+)
+async def answer_meeting(request: Request, ctx: Context) -> Reply:
+    """Record whether the member attends a meeting."""
+    words = request.words
+    if len(words) != 2:
+        raise UserError(_("Please give the meeting number and your answer."))
+    answer = _parse_answer(words[1])
+    summary = await _summary(ctx, words[0])
+    meeting = summary.meeting
+    if not _open(meeting, ctx.now):
+        raise UserError(_("This meeting is over or cancelled."), show_usage=False)
+    await set_answer(ctx.session, meeting.id, ctx.member.id, answer)
+    summary = await _summary(ctx, str(meeting.id))
+    thanks = {
+        Answer.YES: _("Thank you! You attend {title}."),
+        Answer.NO: _("Noted: you do not attend {title}."),
+        Answer.MAYBE: _("Noted: you may attend {title}."),
+    }[answer]
+    return Reply(
+        blocks([Markup.escape(thanks).format(title=bold(meeting.title)), _meeting_card(summary)]),
+        _meeting_buttons(meeting, ctx.now),
+    )
+
+
+@router.command(
+    "calendar",
+    help=N_("calendar file of the upcoming meetings"),
+    usage=N_("/calendar [ID]"),
+    aliases=("kalender",),
+)
+async def send_calendar(request: Request, ctx: Context) -> Reply:
+    """Send an .ics file with one meeting or all upcoming ones."""
+    if request.args.strip():
+        meetings = [(await _summary(ctx, request.args)).meeting]
+    else:
+        summaries, _total = await upcoming_meetings(ctx.session, ctx.now, limit=100)
+        meetings = [summary.meeting for summary in summaries]
+    if not meetings:
+        return Reply(Markup.escape(_("No meetings are planned at the moment.")))
+    name = f"meeting-{meetings[0].id}.ics" if len(meetings) == 1 else "meetings.ics"
+    text = Markup.escape(
+        ngettext(
+            "Here is {count} meeting for your calendar.",
+            "Here are {count} meetings for your calendar.",
+            len(meetings),
+        )
+    ).format(count=len(meetings))
+    ics = Attachment(name, "text/calendar", _ics(meetings, ctx.network, ctx.now))
+    return Reply(text, attachments=(ics,))
+
+
+async def _summary(ctx: Context, arg: str) -> MeetingSummary:
+    meeting_id = arg.strip().removeprefix("#")
+    if not meeting_id.isdecimal() or len(meeting_id) > 9:
+        raise UserError(_("The meeting number must be a number, as shown by /meetings."))
+    summary = await meeting_summary(ctx.session, int(meeting_id))
+    if summary is None:
+        raise UserError(
+            _("There is no meeting #{id}. /meetings lists the meetings.").format(id=meeting_id),
+            show_usage=False,
+        )
+    return summary
+
+
+def _parse_answer(word: str) -> Answer:
+    word = word.casefold()
+    for answer, label in ANSWER_WORDS.items():
+        if word in {name.casefold() for name in in_every_language(label)} | {answer.value}:
+            return answer
+    raise UserError(_("Please answer yes, no or maybe."))
+
+
+def _open(meeting: Meeting, now: dt.datetime) -> bool:
+    return meeting.cancelled_at is None and (meeting.ends_at or meeting.starts_at) > now
+
+
+def _meeting_card(summary: MeetingSummary) -> Markup:
+    meeting, answers = summary.meeting, summary.answers
+    place = []
+    if meeting.location:
+        place.append(Markup("📍 {}").format(meeting.location))
+    if meeting.online_url:
+        place.append(Markup("💻 {}").format(link(meeting.online_url, _("online"))))
+    state = italic(_("cancelled")) if meeting.cancelled_at else None
+    counts = _("{yes} attending · {maybe} maybe").format(
+        yes=answers[Answer.YES], maybe=answers[Answer.MAYBE]
+    )
+    return lines(
+        [
+            Markup("{} {}").format(bold(meeting.title), code(f"#{meeting.id}")),
+            state,
+            Markup("🗓 {}").format(format_when(meeting.starts_at, meeting.ends_at)),
+            *place,
+            Markup("👥 {}").format(counts),
+        ]
+    )
+
+
+def _own_answer(answer: Answer | None) -> Markup:
+    if answer is None:
+        return Markup.escape(_("You have not answered yet."))
+    label = {Answer.YES: _("attending"), Answer.NO: _("not attending"), Answer.MAYBE: _("maybe")}
+    return Markup.escape(_("Your answer: {answer}")).format(answer=bold(label[answer]))
+
+
+def _meeting_buttons(meeting: Meeting, now: dt.datetime) -> tuple[tuple[Button, ...], ...]:
+    calendar = (Button(_("📅 Add to calendar"), "calendar", str(meeting.id)),)
+    if not _open(meeting, now):
+        return ()
+    answers = tuple(
+        Button(label, "rsvp", f"{meeting.id} {answer.value}")
+        for answer, label in (
+            (Answer.YES, _("✅ Yes")),
+            (Answer.MAYBE, _("❔ Maybe")),
+            (Answer.NO, _("❌ No")),
+        )
+    )
+    return (answers, calendar)
+
+
+def _ics(meetings: list[Meeting], network: str, now: dt.datetime) -> bytes:
+    calendar = Calendar()
+    calendar.add("prodid", "-//Klimabot//klimabot//DE")
+    calendar.add("version", "2.0")
+    calendar.add("x-wr-calname", network)
+    for meeting in meetings:
+        event = Event()
+        event.add("uid", f"meeting-{meeting.id}@klimabot")
+        event.add("dtstamp", now)
+        event.add("dtstart", meeting.starts_at)
+        event.add("dtend", meeting.ends_at or meeting.starts_at + dt.timedelta(hours=2))
+        event.add("summary", meeting.title)
+        if meeting.location:
+            event.add("location", meeting.location)
+        if meeting.online_url:
+            event.add("url", meeting.online_url)
+        if meeting.agenda:
+            event.add("description", meeting.agenda)
+        calendar.add_component(event)
+    return bytes(calendar.to_ical())

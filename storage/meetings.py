@@ -1,0 +1,94 @@
+"""Network meetings and members' answers to them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from dataclasses import dataclass
+
+from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import Answer, Meeting, Rsvp
+
+
+@dataclass(frozen=True, slots=True)
+class MeetingSummary:
+    """A meeting with the number of members who answered yes, no and maybe."""
+
+    meeting: Meeting
+    answers: Counter[Answer]
+
+
+def _not_over(now: dt.datetime) -> ColumnElement[bool]:
+    # A meeting without an end counts as running for three hours.
+    return or_(
+        Meeting.ends_at > now,
+        Meeting.ends_at.is_(None) & (Meeting.starts_at > now - dt.timedelta(hours=3)),
+    )
+
+
+async def upcoming_meetings(
+    session: AsyncSession, now: dt.datetime, *, offset: int = 0, limit: int = 5
+) -> tuple[list[MeetingSummary], int]:
+    """Return one page of meetings not over yet, soonest first, and how many there are."""
+    where = (_not_over(now), Meeting.cancelled_at.is_(None))
+    total = await session.scalar(select(func.count()).select_from(Meeting).where(*where)) or 0
+    meetings = list(
+        await session.scalars(
+            select(Meeting)
+            .where(*where)
+            .order_by(Meeting.starts_at, Meeting.id)
+            .offset(offset)
+            .limit(limit)
+        )
+    )
+    counts = await answer_counts(session, [meeting.id for meeting in meetings])
+    return [MeetingSummary(m, counts.get(m.id, Counter())) for m in meetings], total
+
+
+async def answer_counts(
+    session: AsyncSession, meeting_ids: list[int]
+) -> dict[int, Counter[Answer]]:
+    """Return how many members answered yes, no and maybe, for each meeting."""
+    if not meeting_ids:
+        return {}
+    rows = await session.execute(
+        select(Rsvp.meeting_id, Rsvp.answer, func.count())
+        .where(Rsvp.meeting_id.in_(meeting_ids))
+        .group_by(Rsvp.meeting_id, Rsvp.answer)
+    )
+    counts: dict[int, Counter[Answer]] = {}
+    for meeting_id, answer, count in rows:
+        counts.setdefault(meeting_id, Counter())[Answer(answer)] = count
+    return counts
+
+
+async def meeting_summary(session: AsyncSession, meeting_id: int) -> MeetingSummary | None:
+    """Return one meeting with its answer counts, or None if there is no such meeting."""
+    meeting = await session.get(Meeting, meeting_id)
+    if meeting is None:
+        return None
+    counts = await answer_counts(session, [meeting_id])
+    return MeetingSummary(meeting, counts.get(meeting_id, Counter()))
+
+
+async def answer_of(session: AsyncSession, meeting_id: int, member_id: int) -> Answer | None:
+    """Return a member's answer for a meeting, if they gave one."""
+    rsvp = await session.get(Rsvp, (meeting_id, member_id))
+    return None if rsvp is None else Answer(rsvp.answer)
+
+
+async def set_answer(
+    session: AsyncSession, meeting_id: int, member_id: int, answer: Answer
+) -> Answer | None:
+    """Record a member's answer for a meeting and return the answer it replaces."""
+    rsvp = await session.get(Rsvp, (meeting_id, member_id))
+    if rsvp is None:
+        session.add(Rsvp(meeting_id=meeting_id, member_id=member_id, answer=answer))
+        await session.flush()
+        return None
+    previous = Answer(rsvp.answer)
+    rsvp.answer = answer
+    await session.flush()
+    return previous

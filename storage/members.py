@@ -1,0 +1,66 @@
+"""Members, their platform identities, languages and subscriptions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import delete, select
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.db import dialect_name
+from storage.models import Identity, Member, Subscription, Topic
+
+
+async def member_for(
+    session: AsyncSession,
+    platform: str,
+    user_id: str,
+    *,
+    display_name: str = "",
+    language: str | None = None,
+) -> tuple[Member, bool]:
+    """Return the member behind a platform account, creating them on first contact."""
+    member = await session.scalar(
+        select(Member)
+        .join(Identity, Identity.member_id == Member.id)
+        .where(Identity.platform == platform, Identity.user_id == user_id)
+    )
+    if member is not None:
+        if display_name and member.display_name != display_name:
+            member.display_name = display_name[:200]
+        return member, False
+    member = Member(display_name=display_name[:200], language=language)
+    session.add(member)
+    await session.flush()
+    session.add(Identity(platform=platform, user_id=user_id, member_id=member.id))
+    await session.flush()
+    return member, True
+
+
+async def subscribe(session: AsyncSession, member_id: int, topics: Iterable[Topic]) -> None:
+    """Subscribe a member to topics; topics already subscribed stay as they are."""
+    rows = [{"member_id": member_id, "topic": topic} for topic in topics]
+    if dialect_name(session) == "sqlite":
+        await session.execute(sqlite_insert(Subscription).on_conflict_do_nothing(), rows)
+        return
+    existing = await subscriptions_of(session, member_id)
+    session.add_all(Subscription(**row) for row in rows if row["topic"] not in existing)
+    await session.flush()
+
+
+async def unsubscribe(session: AsyncSession, member_id: int, topics: Iterable[Topic]) -> None:
+    """Remove a member's subscriptions to the given topics."""
+    await session.execute(
+        delete(Subscription).where(
+            Subscription.member_id == member_id, Subscription.topic.in_(list(topics))
+        )
+    )
+
+
+async def subscriptions_of(session: AsyncSession, member_id: int) -> set[Topic]:
+    """Return the topics a member is subscribed to."""
+    topics = await session.scalars(
+        select(Subscription.topic).where(Subscription.member_id == member_id)
+    )
+    return set(topics)

@@ -1,0 +1,74 @@
+"""Test helpers: a person talking to the bot through dispatch, as a transport would."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from bot.core import ChatId, Platform, Reply, Request, Sender, UserId, parse_action
+from bot.dispatch import Dispatcher
+from bot.markup import to_plain
+
+# A fixed "now": Wednesday 25 November 2026, 10:00 UTC.
+NOW = dt.datetime(2026, 11, 25, 10, 0, tzinfo=dt.UTC)
+
+
+class Chat:
+    """One person's conversation with the bot: send a line, read the plain reply."""
+
+    def __init__(
+        self,
+        dispatcher: Dispatcher,
+        user_id: str,
+        *,
+        platform: Platform = Platform.CONSOLE,
+        language_code: str | None = None,
+        is_group: bool = False,
+    ) -> None:
+        self.dispatcher = dispatcher
+        self.sender = Sender(UserId(user_id), user_id, language_code)
+        self.platform = platform
+        self.is_group = is_group
+        self.last: Reply | None = None
+
+    async def reply(self, line: str) -> Reply:
+        """Send one line such as ``/tips Wärmepumpe`` and return the bot's reply."""
+        command, _, args = line.removeprefix("/").partition(" ")
+        reply = await self._handle(command, args.strip(), via_button=False)
+        assert reply is not None, f"no reply to {line!r}"
+        return reply
+
+    async def send(self, line: str) -> str:
+        """Send one line and return the reply as the person reads it (plain text)."""
+        return to_plain((await self.reply(line)).text)
+
+    async def press(self, label: str) -> Reply:
+        """Press the button of the last reply whose label contains ``label``."""
+        assert self.last is not None, "no reply with buttons yet"
+        for row in self.last.buttons:
+            for button in row:
+                if label in button.label:
+                    command, args = parse_action(button.action)
+                    reply = await self._handle(command, args, via_button=True)
+                    assert reply is not None
+                    return reply
+        raise AssertionError(f"no button {label!r} in {self.last.buttons}")
+
+    async def _handle(self, command: str, args: str, *, via_button: bool) -> Reply | None:
+        request = Request(
+            self.platform,
+            ChatId(f"chat-{self.sender.user_id}"),
+            self.sender,
+            command,
+            args,
+            is_group=self.is_group,
+            via_button=via_button,
+        )
+        reply = await self.dispatcher.handle(request)
+        if reply is not None:
+            self.last = reply
+        return reply
+
+
+def buttons(reply: Reply) -> list[str]:
+    """Return the actions of a reply's buttons, row by row."""
+    return [button.action for row in reply.buttons for button in row]
