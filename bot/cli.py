@@ -21,7 +21,15 @@ from bot.i18n import _
 from bot.transports.console import ConsoleTransport
 from storage import db
 from storage.demo import load_demo
-from storage.exchange import ImportFileError, export_data, import_data, parse_import
+from storage.exchange import (
+    PROBLEM_MESSAGES,
+    ImportFileError,
+    ImportSummary,
+    Problem,
+    export_data,
+    import_data,
+    parse_import,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -40,14 +48,18 @@ def _parser() -> argparse.ArgumentParser:
         help="configuration file (default: ./config.yaml)",
     )
     parser = argparse.ArgumentParser(
-        prog="klimabot", description="Klimabot: the assistant of a climate network.",
+        prog="klimabot",
+        description="Klimabot: the assistant of a climate network.",
         parents=[common],
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands.add_parser("run", parents=[common], help="serve all configured chat platforms")
     chat = commands.add_parser("chat", parents=[common], help="talk to the bot on this console")
     chat.add_argument(
-        "--as", dest="role", choices=["member", "coordinator"], default="member",
+        "--as",
+        dest="role",
+        choices=["member", "coordinator"],
+        default="member",
         help="the console user's role (default: member)",
     )
     importing = commands.add_parser("import", parents=[common], help="import a YAML file")
@@ -181,7 +193,8 @@ async def _import(app: App, file: Path) -> int:
     try:
         text = file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
-        raise Failure(_("{file}: cannot be read ({error})").format(file=file, error=error)) from error
+        message = _("{file}: cannot be read ({error})").format(file=file, error=error)
+        raise Failure(message) from error
     try:
         data = parse_import(text, app.config.network.zone)
         async with app.sessions() as session:
@@ -190,6 +203,9 @@ async def _import(app: App, file: Path) -> int:
     except ImportFileError as error:
         for problem in error.problems:
             print(f"klimabot: {file}: {describe_problem(problem)}", file=sys.stderr)
+        if error.omitted:
+            more = _("… and {count} more problems").format(count=error.omitted)
+            print(f"klimabot: {file}: {more}", file=sys.stderr)
         raise Failure(_("{file}: nothing was imported.").format(file=file)) from error
     print(describe_summary(summary))
     return 0
@@ -209,3 +225,28 @@ async def _backup(app: App, path: Path) -> int:
     await db.backup(app.engine, path)
     print(_("Backup written to {path}.").format(path=path))
     return 0
+
+
+def describe_problem(problem: Problem) -> str:
+    """Return where a problem of an import file is and what it is, translated."""
+    return problem.message(_(PROBLEM_MESSAGES[problem.code]))
+
+
+def describe_summary(summary: ImportSummary) -> str:
+    """Return what an import did, one line per kind of entry."""
+    if not summary.changed:
+        return _("Nothing changed: everything in the file is stored already.")
+    kinds = (
+        (_("Partners"), summary.partners),
+        (_("Meetings"), summary.meetings),
+        (_("Tips"), summary.tips),
+    )
+    return "\n".join(
+        _("{kind}: {created} new, {updated} updated, {unchanged} unchanged").format(
+            kind=kind,
+            created=counts.created,
+            updated=counts.updated,
+            unchanged=counts.unchanged,
+        )
+        for kind, counts in kinds
+    )

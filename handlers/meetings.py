@@ -156,7 +156,7 @@ def _meeting_card(summary: MeetingSummary) -> Markup:
     if meeting.online_url:
         place.append(Markup("💻 {}").format(link(meeting.online_url, _("online"))))
     state = italic(_("cancelled")) if meeting.cancelled_at else None
-    counts = _("{yes} attending · {maybe} maybe").format(
+    counts = _("attending: {yes} · maybe: {maybe}").format(
         yes=answers[Answer.YES], maybe=answers[Answer.MAYBE]
     )
     return lines(

@@ -43,7 +43,12 @@ def create_engine(url: str) -> AsyncEngine:
     memory = parsed.database in (None, "", ":memory:")
     if not memory and parsed.database:
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    kwargs: dict[str, Any] = {"poolclass": StaticPool} if memory else {}
+    # One connection: the process's units of work queue for it in order, instead of
+    # meeting SQLite's file lock and its busy-wait sleeps. Other processes (an import
+    # beside a running bot) still wait on the lock, within the busy timeout.
+    kwargs: dict[str, Any] = (
+        {"poolclass": StaticPool} if memory else {"pool_size": 1, "max_overflow": 0}
+    )
     engine = _create_async_engine(url, **kwargs)
     _use_sqlite_pragmas(engine, wal=not memory)
     return engine

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -66,5 +65,3 @@ def member(dispatcher: Dispatcher) -> Chat:
 def coordinator(dispatcher: Dispatcher) -> Chat:
     """A coordinator talking to the bot on the console."""
     return Chat(dispatcher, "coordinator")
-
-

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
+
+from sqlalchemy import Select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.core import ChatId, Platform, Reply, Request, Sender, UserId, parse_action
 from bot.dispatch import Dispatcher
 from bot.markup import to_plain
+from storage.models import Category, Meeting, Partner, Tip
+
+Sessions = async_sessionmaker[AsyncSession]
 
 # A fixed "now": Wednesday 25 November 2026, 10:00 UTC.
 NOW = dt.datetime(2026, 11, 25, 10, 0, tzinfo=dt.UTC)
@@ -69,6 +76,68 @@ class Chat:
         return reply
 
 
+async def stored(sessions: async_sessionmaker[AsyncSession], statement: Select[Any]) -> list[Any]:
+    """Return what the database holds now, in a unit of work of its own."""
+    async with sessions() as session:
+        return list((await session.execute(statement)).all())
+
+
 def buttons(reply: Reply) -> list[str]:
     """Return the actions of a reply's buttons, row by row."""
     return [button.action for row in reply.buttons for button in row]
+
+
+async def add_partner(session: AsyncSession, name: str = "WEIQIAO Germany GmbH") -> Partner:
+    """Store a partner and return it."""
+    partner = Partner(name=name, sector="Textil und Aluminium", joined=dt.date(2022, 10, 1))
+    session.add(partner)
+    await session.flush()
+    return partner
+
+
+async def add_tip(
+    session: AsyncSession,
+    partner: Partner,
+    title: str,
+    text: str = "",
+    *,
+    category: Category = Category.ENERGY,
+    endorsements: int = 0,
+    co2: float | None = None,
+) -> Tip:
+    """Store a tip and return it."""
+    tip = Tip(
+        partner_id=partner.id,
+        title=title,
+        text=text or title,
+        category=category,
+        endorsement_count=endorsements,
+        co2_t_per_year=co2,
+    )
+    session.add(tip)
+    await session.flush()
+    return tip
+
+
+async def add_meeting(
+    session: AsyncSession,
+    title: str,
+    starts: dt.datetime,
+    *,
+    hours: float | None = 3,
+    location: str | None = "IHK Düsseldorf",
+    online_url: str | None = None,
+    agenda: str | None = None,
+) -> Meeting:
+    """Store a meeting and return it."""
+    meeting = Meeting(
+        title=title,
+        starts_at=starts,
+        ends_at=None if hours is None else starts + dt.timedelta(hours=hours),
+        location=location,
+        online_url=online_url,
+        agenda=agenda,
+    )
+    session.add(meeting)
+    await session.flush()
+    return meeting

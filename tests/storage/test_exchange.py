@@ -1,0 +1,602 @@
+"""Tests for the import and export file, on a real SQLite database."""
+
+from __future__ import annotations
+
+import datetime as dt
+import string
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from storage.exchange import (
+    MAX_PROBLEMS,
+    PROBLEM_MESSAGES,
+    Counts,
+    ImportFileError,
+    ImportSummary,
+    NetworkData,
+    Problem,
+    export_data,
+    import_data,
+    parse_import,
+)
+from storage.models import Category, Meeting, Partner, Tip
+
+# The fixtures of tests/storage/conftest.py.
+Sessions = async_sessionmaker[AsyncSession]
+MakeDatabase = Callable[[], Awaitable[Sessions]]
+StoredRows = Callable[[Sessions], Awaitable[dict[str, list[tuple[object, ...]]]]]
+
+TZ = ZoneInfo("Europe/Berlin")
+DATA = Path(__file__).parent.parent / "data"
+EXAMPLE = (DATA / "import-example.yaml").read_text(encoding="utf-8")
+
+# What `klimabot export` writes after importing the example file.
+EXAMPLE_EXPORT = """\
+partners:
+  - name: IHK Düsseldorf
+    sector: Kammer
+    joined: 2022-09-01
+  - name: Landeshauptstadt Düsseldorf
+    sector: Öffentliche Verwaltung
+    joined: 2022-09-01
+    website: https://example.org/stadt
+  - name: WEIQIAO Germany GmbH
+    sector: Textil und Aluminium
+    joined: 2022-10-01
+    description: |-
+      Europäische Tochtergesellschaft und europäische Zentrale der
+      Shandong Weiqiao Pioneering Group.
+
+meetings:
+  - title: 1. Netzwerktreffen
+    starts: 2022-12-06 14:00
+    ends: 2022-12-06 17:00
+    location: Rathaus Düsseldorf
+    agenda: Formate und Schwerpunktthemen für den Weg zur CO2-Reduzierung
+  - title: 2. Netzwerktreffen
+    starts: 2023-03-29 14:00
+    ends: 2023-03-29 17:00
+    location: IHK Düsseldorf
+    online_url: https://example.org/netzwerktreffen-2
+
+tips:
+  - title: Ökostrom für alle Standorte
+    partner: IHK Düsseldorf
+    category: energy
+    text: Alle Standorte beziehen seit Januar zertifizierten Ökostrom.
+  - title: Dienstfahrräder statt Dienstwagen
+    partner: Landeshauptstadt Düsseldorf
+    category: mobility
+    text: Für Fahrten unter fünf Kilometern stehen Dienstfahrräder und Pedelecs bereit.
+    co2_t_per_year: 12.0
+  - title: Druckluftleckagen beseitigt
+    partner: WEIQIAO Germany GmbH
+    category: processes
+    text: Mit einem Ultraschall-Lecksuchgerät haben wir 14 Leckagen im Druckluftnetz gefunden
+      und abgedichtet. Der Kompressor läuft seitdem deutlich seltener.
+    co2_t_per_year: 4.2
+"""
+
+
+async def import_text(sessions: Sessions, yaml_text: str) -> ImportSummary:
+    """Import a file as `klimabot import` does: check it, write it, commit."""
+    data = parse_import(yaml_text, TZ)
+    async with sessions() as session:
+        summary = await import_data(session, data)
+        await session.commit()
+    return summary
+
+
+async def export_text(sessions: Sessions) -> str:
+    """Export as `klimabot export` does."""
+    async with sessions() as session:
+        return await export_data(session, TZ)
+
+
+def problems_in(yaml_text: str) -> list[tuple[str, str | None, str]]:
+    """Return where and what the problems of an import file are."""
+    with pytest.raises(ImportFileError) as caught:
+        parse_import(yaml_text, TZ)
+    for problem in caught.value.problems:
+        template_fields = {
+            name
+            for _text, name, _spec, _conv in string.Formatter().parse(
+                PROBLEM_MESSAGES[problem.code]
+            )
+            if name
+        }
+        assert template_fields == set(problem.detail), problem
+        assert problem.message()
+    return [(problem.entry, problem.field, problem.code) for problem in caught.value.problems]
+
+
+def tip(**fields: str) -> str:
+    """Write a one-tip file with sensible fields, some replaced or added."""
+    values = {"title": "Tipp", "partner": "Acme", "category": "heat", "text": "Hilft."}
+    return "tips:\n  - " + "\n    ".join(f"{k}: {v}" for k, v in (values | fields).items())
+
+
+def meeting(**fields: str) -> str:
+    """Write a one-meeting file with sensible fields, some replaced or added."""
+    values = {"title": "Treffen", "starts": "2023-03-29 14:00", "location": "Rathaus"}
+    values |= fields
+    return "meetings:\n  - " + "\n    ".join(f"{k}: {v}" for k, v in values.items() if v)
+
+
+def partner(**fields: str) -> str:
+    """Write a one-partner file with sensible fields, some replaced or added."""
+    values = {"name": "Acme", "joined": "2022-10-01"} | fields
+    return "partners:\n  - " + "\n    ".join(f"{k}: {v}" for k, v in values.items() if v)
+
+
+CASES = [
+    pytest.param("partners:\n  - name: [Acme\n", "file", None, "yaml_syntax", id="yaml"),
+    pytest.param(
+        "partners:\n  - name: Acme\n    name: Beta\n",
+        "file",
+        None,
+        "duplicate_key",
+        id="key-twice",
+    ),
+    pytest.param("- Acme\n", "file", None, "not_a_mapping", id="file-is-a-list"),
+    pytest.param("members: []\n", "file", None, "unknown_section", id="section"),
+    pytest.param("partners:\n  name: Acme\n", "partners", None, "not_a_list", id="not-a-list"),
+    pytest.param("partners:\n  - Acme\n", "partners[1]", None, "not_a_mapping", id="entry-text"),
+    pytest.param(partner(joined=""), "partners[1] (Acme)", "joined", "missing", id="missing"),
+    pytest.param(tip(title="'  '"), "tips[1]", "title", "missing", id="blank"),
+    pytest.param(
+        partner(city="Düsseldorf"), "partners[1] (Acme)", "city", "unknown_field", id="field"
+    ),
+    pytest.param(partner(name="2035"), "partners[1]", "name", "wrong_type", id="number-name"),
+    pytest.param(partner(sector="yes"), "partners[1] (Acme)", "sector", "wrong_type", id="bool"),
+    pytest.param(tip(text="[a, b]"), "tips[1] (Tipp)", "text", "wrong_type", id="list-as-text"),
+    pytest.param(
+        partner(joined="2022-13-01"), "partners[1] (Acme)", "joined", "not_a_date", id="month"
+    ),
+    pytest.param(
+        partner(joined="01.10.2022"), "partners[1] (Acme)", "joined", "not_a_date", id="german"
+    ),
+    pytest.param(
+        partner(joined="2022-10-01 10:00"),
+        "partners[1] (Acme)",
+        "joined",
+        "not_a_date",
+        id="date-with-time",
+    ),
+    pytest.param(
+        meeting(starts="2023-03-29"),
+        "meetings[1] (Treffen)",
+        "starts",
+        "not_a_datetime",
+        id="date-only",
+    ),
+    pytest.param(
+        meeting(starts="29.03.2023 14:00"),
+        "meetings[1] (Treffen)",
+        "starts",
+        "not_a_datetime",
+        id="german-datetime",
+    ),
+    pytest.param(
+        meeting(ends="2023-03-29 25:00"),
+        "meetings[1] (Treffen)",
+        "ends",
+        "not_a_datetime",
+        id="hour-25",
+    ),
+    pytest.param(
+        meeting(starts="2023-03-26 02:30"),
+        "meetings[1] (Treffen)",
+        "starts",
+        "no_such_time",
+        id="spring-forward-gap",
+    ),
+    pytest.param(
+        tip(co2_t_per_year="viel"), "tips[1] (Tipp)", "co2_t_per_year", "not_a_number", id="word"
+    ),
+    pytest.param(
+        tip(co2_t_per_year="4,2"), "tips[1] (Tipp)", "co2_t_per_year", "not_a_number", id="comma"
+    ),
+    pytest.param(
+        tip(co2_t_per_year="true"), "tips[1] (Tipp)", "co2_t_per_year", "not_a_number", id="true"
+    ),
+    pytest.param(
+        tip(co2_t_per_year=".nan"), "tips[1] (Tipp)", "co2_t_per_year", "not_a_number", id="nan"
+    ),
+    pytest.param(
+        tip(co2_t_per_year="-1.5"), "tips[1] (Tipp)", "co2_t_per_year", "negative", id="negative"
+    ),
+    pytest.param(
+        tip(category="Heizung"), "tips[1] (Tipp)", "category", "unknown_category", id="category"
+    ),
+    pytest.param(
+        tip(category="Heat"), "tips[1] (Tipp)", "category", "unknown_category", id="capital"
+    ),
+    pytest.param(
+        partner(sector="x" * 201), "partners[1] (Acme)", "sector", "too_long", id="sector"
+    ),
+    pytest.param(
+        meeting(location="x" * 301),
+        "meetings[1] (Treffen)",
+        "location",
+        "too_long",
+        id="location",
+    ),
+    pytest.param(
+        partner(website="example.org"), "partners[1] (Acme)", "website", "bad_url", id="no-scheme"
+    ),
+    pytest.param(
+        meeting(online_url="ftp://example.org/x"),
+        "meetings[1] (Treffen)",
+        "online_url",
+        "bad_url",
+        id="ftp",
+    ),
+    pytest.param(
+        meeting(online_url="'https://'"),
+        "meetings[1] (Treffen)",
+        "online_url",
+        "bad_url",
+        id="no-host",
+    ),
+    pytest.param(meeting(location=""), "meetings[1] (Treffen)", None, "no_place", id="no-place"),
+    pytest.param(
+        meeting(ends="2023-03-29 13:00"),
+        "meetings[1] (Treffen)",
+        "ends",
+        "ends_before_start",
+        id="ends-before",
+    ),
+    pytest.param(
+        meeting(ends="2023-03-29T12:00Z"),
+        "meetings[1] (Treffen)",
+        "ends",
+        "ends_before_start",
+        id="ends-when-it-starts",
+    ),
+]
+
+
+@pytest.mark.parametrize(("yaml_text", "entry", "field", "code"), CASES)
+def test_a_problem_names_its_entry_field_and_code(
+    yaml_text: str, entry: str, field: str | None, code: str
+) -> None:
+    assert problems_in(yaml_text) == [(entry, field, code)]
+
+
+def test_every_problem_code_has_a_message_and_a_test() -> None:
+    tested = {param.values[3] for param in CASES} | {"unknown_partner", "duplicate"}
+    assert tested == set(PROBLEM_MESSAGES)
+
+
+def test_a_syntax_error_names_the_line() -> None:
+    with pytest.raises(ImportFileError) as caught:
+        parse_import("partners:\n  - name: Acme\n    joined: [2022\n", TZ)
+    [problem] = caught.value.problems
+    assert problem.detail["line"] == "4"
+    assert problem.message().startswith("file: the file is not valid YAML (line 4)")
+
+
+def test_all_problems_of_a_file_are_reported() -> None:
+    assert problems_in((DATA / "import-bad.yaml").read_text(encoding="utf-8")) == [
+        ("partners[2] (Beta AG)", "city", "unknown_field"),
+        ("partners[2] (Beta AG)", "joined", "not_a_date"),
+        ("meetings[1] (Netzwerktreffen)", "starts", "not_a_datetime"),
+        ("meetings[1] (Netzwerktreffen)", None, "no_place"),
+        ("meetings[2] (Werkstattbesuch)", "location", "wrong_type"),
+        ("tips[1] (Wärmerückgewinnung)", "category", "unknown_category"),
+        ("tips[1] (Wärmerückgewinnung)", "co2_t_per_year", "negative"),
+        ("partners[3] (Acme GmbH)", "name", "duplicate"),
+    ]
+
+
+def test_problems_are_capped() -> None:
+    entries = "".join(f"  - name: P{i}\n    joined: bald\n" for i in range(60))
+    with pytest.raises(ImportFileError) as caught:
+        parse_import("partners:\n" + entries, TZ)
+    assert len(caught.value.problems) == MAX_PROBLEMS
+    assert caught.value.omitted == 10
+    assert str(caught.value).startswith("60 problem(s) in the import file; the first: partners[1]")
+
+
+def test_duplicates_name_both_entries() -> None:
+    yaml_text = """\
+partners:
+  - {name: Acme, joined: 2022-10-01}
+  - {name: acme, joined: 2022-10-01}    # another partner: names are case-sensitive
+  - {name: Acme, joined: 2023-01-01}
+meetings:
+  - {title: Treffen, starts: 2023-03-29 14:00, location: Rathaus}
+  - {title: Treffen, starts: 2023-06-28 14:00, location: Rathaus}   # another time
+  - {title: Treffen, starts: "2023-03-29T12:00Z", online_url: "https://example.org"}
+tips:
+  - {title: Tipp, partner: Acme, category: heat, text: a}
+  - {title: Tipp, partner: acme, category: heat, text: b}   # another partner's tip
+  - {title: Tipp, partner: Acme, category: energy, text: c}
+"""
+    with pytest.raises(ImportFileError) as caught:
+        parse_import(yaml_text, TZ)
+    assert caught.value.problems == [
+        Problem("partners[3] (Acme)", "name", "duplicate", {"other": "partners[1] (Acme)"}),
+        Problem("meetings[3] (Treffen)", "title", "duplicate", {"other": "meetings[1] (Treffen)"}),
+        Problem("tips[3] (Tipp)", "title", "duplicate", {"other": "tips[1] (Tipp)"}),
+    ]
+
+
+@pytest.mark.parametrize("yaml_text", ["", "# nothing yet\n", "partners:\nmeetings: []\n"])
+def test_an_empty_file_holds_nothing(yaml_text: str) -> None:
+    assert parse_import(yaml_text, TZ) == NetworkData()
+
+
+async def test_the_example_file_imports(db: Sessions) -> None:
+    summary = await import_text(db, EXAMPLE)
+
+    assert summary == ImportSummary(Counts(created=3), Counts(created=2), Counts(created=3))
+    async with db() as session:
+        weiqiao = await session.scalar(select(Partner).where(Partner.name.like("WEIQIAO%")))
+        meetings = (await session.scalars(select(Meeting).order_by(Meeting.starts_at))).all()
+        tips = (await session.execute(select(Tip, Partner.name).join(Partner))).all()
+    assert weiqiao is not None
+    assert (weiqiao.sector, weiqiao.joined, weiqiao.website) == (
+        "Textil und Aluminium",
+        dt.date(2022, 10, 1),
+        None,
+    )
+    assert weiqiao.description == (
+        "Europäische Tochtergesellschaft und europäische Zentrale der\n"
+        "Shandong Weiqiao Pioneering Group."
+    )
+    assert [(m.title, m.starts_at, m.ends_at, m.location, m.online_url) for m in meetings] == [
+        (
+            "1. Netzwerktreffen",
+            dt.datetime(2022, 12, 6, 13, 0, tzinfo=dt.UTC),
+            dt.datetime(2022, 12, 6, 16, 0, tzinfo=dt.UTC),
+            "Rathaus Düsseldorf",
+            None,
+        ),
+        (
+            "2. Netzwerktreffen",
+            dt.datetime(2023, 3, 29, 12, 0, tzinfo=dt.UTC),
+            dt.datetime(2023, 3, 29, 15, 0, tzinfo=dt.UTC),
+            "IHK Düsseldorf",
+            "https://example.org/netzwerktreffen-2",
+        ),
+    ]
+    assert sorted((name, t.title, t.category, t.co2_t_per_year) for t, name in tips) == [
+        ("IHK Düsseldorf", "Ökostrom für alle Standorte", Category.ENERGY, None),
+        (
+            "Landeshauptstadt Düsseldorf",
+            "Dienstfahrräder statt Dienstwagen",
+            Category.MOBILITY,
+            12,
+        ),
+        ("WEIQIAO Germany GmbH", "Druckluftleckagen beseitigt", Category.PROCESSES, 4.2),
+    ]
+
+
+async def test_importing_twice_changes_nothing(db: Sessions, stored_rows: StoredRows) -> None:
+    await import_text(db, EXAMPLE)
+    before = await stored_rows(db)
+
+    summary = await import_text(db, EXAMPLE)
+
+    assert summary == ImportSummary(Counts(unchanged=3), Counts(unchanged=2), Counts(unchanged=3))
+    assert not summary.changed
+    assert await stored_rows(db) == before
+
+
+async def test_an_entry_with_a_stored_key_is_updated(db: Sessions) -> None:
+    await import_text(db, EXAMPLE)
+    changed = (
+        EXAMPLE.replace("sector: Kammer", "sector: Industrie- und Handelskammer")
+        .replace("    website: https://example.org/stadt # optional, http:// or https://\n", "")
+        .replace("co2_t_per_year: 12", "co2_t_per_year: 14.5")
+    )
+
+    summary = await import_text(db, changed)
+
+    assert summary == ImportSummary(
+        Counts(updated=2, unchanged=1), Counts(unchanged=2), Counts(updated=1, unchanged=2)
+    )
+    async with db() as session:
+        partners = (await session.scalars(select(Partner).order_by(Partner.name))).all()
+        co2 = await session.scalar(select(Tip.co2_t_per_year).where(Tip.title.like("Dienst%")))
+        tip_count = len((await session.scalars(select(Tip.id))).all())
+    assert [(p.name, p.sector, p.website) for p in partners] == [
+        ("IHK Düsseldorf", "Industrie- und Handelskammer", None),
+        ("Landeshauptstadt Düsseldorf", "Öffentliche Verwaltung", None),
+        ("WEIQIAO Germany GmbH", "Textil und Aluminium", None),
+    ]
+    assert co2 == 14.5
+    assert tip_count == 3
+
+
+async def test_a_bad_entry_leaves_the_database_as_it_was(
+    db: Sessions, stored_rows: StoredRows
+) -> None:
+    await import_text(db, EXAMPLE)
+    before = await stored_rows(db)
+    # Good changes and new entries, but one bad tip at the end: none of it may land.
+    changed = (
+        EXAMPLE.replace("sector: Kammer", "sector: Handelskammer")
+        + "  - title: Kaputt\n    partner: IHK Düsseldorf\n    category: heat\n"
+        + "    text: Spart viel.\n    co2_t_per_year: -3\n"
+    )
+
+    with pytest.raises(ImportFileError) as caught:
+        await import_text(db, changed)
+
+    assert [(p.entry, p.field, p.code) for p in caught.value.problems] == [
+        ("tips[4] (Kaputt)", "co2_t_per_year", "negative")
+    ]
+    assert await stored_rows(db) == before
+
+
+async def test_a_tip_of_an_unknown_partner_writes_nothing(
+    db: Sessions, stored_rows: StoredRows
+) -> None:
+    await import_text(db, EXAMPLE)
+    before = await stored_rows(db)
+    data = parse_import(
+        """\
+partners:
+  - {name: Neu GmbH, joined: 2023-01-01}
+meetings:
+  - {title: 3. Netzwerktreffen, starts: 2023-06-28 14:00, location: Rathaus}
+tips:
+  - {title: Stromsparen, partner: Neu GmbH, category: energy, text: a}
+  - {title: Heizen, partner: Unbekannt AG, category: heat, text: b}
+  - {title: LED, partner: IHK Düsseldorf, category: energy, text: c}
+""",
+        TZ,
+    )
+
+    async with db() as session:
+        with pytest.raises(ImportFileError) as caught:
+            await import_data(session, data)
+        # Even a commit finds nothing to write: the check ran before any change.
+        await session.commit()
+
+    assert caught.value.problems == [
+        Problem("tips[2] (Heizen)", "partner", "unknown_partner", {"value": "Unbekannt AG"})
+    ]
+    assert await stored_rows(db) == before
+
+
+async def test_a_tip_may_name_a_stored_partner(db: Sessions) -> None:
+    await import_text(db, EXAMPLE)
+
+    summary = await import_text(db, tip(partner="IHK Düsseldorf", title="LED-Hallenlicht"))
+
+    assert summary.tips == Counts(created=1)
+    async with db() as session:
+        names = (
+            await session.scalars(
+                select(Partner.name).join(Tip).where(Tip.title == "LED-Hallenlicht")
+            )
+        ).all()
+    assert names == ["IHK Düsseldorf"]
+
+
+@pytest.mark.parametrize(
+    ("starts", "utc"),
+    [
+        # Network-local wall-clock time: summer time is UTC+2, winter time UTC+1.
+        ("2023-03-29 14:00", dt.datetime(2023, 3, 29, 12, 0, tzinfo=dt.UTC)),
+        ("2022-12-06 14:00", dt.datetime(2022, 12, 6, 13, 0, tzinfo=dt.UTC)),
+        ("2023-03-29T14:00", dt.datetime(2023, 3, 29, 12, 0, tzinfo=dt.UTC)),
+        ("2023-03-29 14:00:30", dt.datetime(2023, 3, 29, 12, 0, 30, tzinfo=dt.UTC)),
+        ("'2023-03-29 14:00'", dt.datetime(2023, 3, 29, 12, 0, tzinfo=dt.UTC)),
+        ("!!timestamp 2023-03-29 14:00:00", dt.datetime(2023, 3, 29, 12, 0, tzinfo=dt.UTC)),
+        # The first of the two 02:30s when the clocks fall back.
+        ("2023-10-29 02:30", dt.datetime(2023, 10, 29, 0, 30, tzinfo=dt.UTC)),
+        # An offset says which moment is meant, whatever the network's time zone.
+        ("2023-03-29T14:00+01:00", dt.datetime(2023, 3, 29, 13, 0, tzinfo=dt.UTC)),
+        ("2023-03-29T14:00:00Z", dt.datetime(2023, 3, 29, 14, 0, tzinfo=dt.UTC)),
+        ("2023-10-29T02:30+01:00", dt.datetime(2023, 10, 29, 1, 30, tzinfo=dt.UTC)),
+        ("!!timestamp 2023-03-29T14:00:00-05:00", dt.datetime(2023, 3, 29, 19, tzinfo=dt.UTC)),
+    ],
+)
+async def test_meeting_times_are_stored_in_utc(
+    db: Sessions, starts: str, utc: dt.datetime
+) -> None:
+    await import_text(db, meeting(starts=starts))
+
+    async with db() as session:
+        stored = await session.scalar(select(Meeting.starts_at))
+        raw = await session.scalar(text("SELECT starts_at FROM meetings"))
+    assert stored == utc
+    assert stored is not None
+    assert stored.utcoffset() == dt.timedelta(0)
+    assert str(raw).startswith(utc.strftime("%Y-%m-%d %H:%M:%S"))
+
+
+async def test_export_import_export_gives_the_same_text(make_database: MakeDatabase) -> None:
+    first = await make_database()
+    await import_text(first, EXAMPLE)
+    exported = await export_text(first)
+    second = await make_database()
+
+    await import_text(second, exported)
+
+    assert exported == EXAMPLE_EXPORT
+    assert await export_text(second) == exported
+
+
+async def test_importing_the_export_into_the_same_database_changes_nothing(
+    db: Sessions, stored_rows: StoredRows
+) -> None:
+    await import_text(db, EXAMPLE)
+    before = await stored_rows(db)
+
+    summary = await import_text(db, await export_text(db))
+
+    assert not summary.changed
+    assert await stored_rows(db) == before
+
+
+async def test_an_ambiguous_local_time_is_exported_with_its_offset(db: Sessions) -> None:
+    await import_text(db, meeting(starts="2023-10-29T02:30+01:00"))
+
+    exported = await export_text(db)
+
+    assert "    starts: 2023-10-29T02:30+01:00\n" in exported
+    assert not (await import_text(db, exported)).changed
+
+
+async def test_export_leaves_out_hidden_tips_and_cancelled_meetings(db: Sessions) -> None:
+    await import_text(db, EXAMPLE)
+    async with db() as session:
+        now = dt.datetime.now(dt.UTC)
+        await session.execute(
+            update(Tip).where(Tip.title.like("Druckluft%")).values(hidden_at=now)
+        )
+        await session.execute(
+            update(Meeting).where(Meeting.title.like("1.%")).values(cancelled_at=now)
+        )
+        await session.commit()
+
+    exported = await export_text(db)
+
+    assert "Druckluft" not in exported
+    assert "1. Netzwerktreffen" not in exported
+    assert "2. Netzwerktreffen" in exported
+    assert "Dienstfahrräder statt Dienstwagen" in exported
+
+
+async def test_an_empty_database_exports_empty_sections(db: Sessions) -> None:
+    exported = await export_text(db)
+
+    assert exported == "partners: []\n\nmeetings: []\n\ntips: []\n"
+    assert parse_import(exported, TZ) == NetworkData()
+
+
+async def test_long_texts_stay_readable_in_the_export(db: Sessions) -> None:
+    agenda = "Begrüßung\nErfahrungsaustausch: CO2-Einsparungen\n\nAusblick   "
+    async with db() as session:
+        session.add(
+            Meeting(
+                title="Treffen",
+                starts_at=dt.datetime(2023, 6, 28, 12, tzinfo=dt.UTC),
+                location="Rathaus",
+                agenda=agenda,
+            )
+        )
+        await session.commit()
+
+    exported = await export_text(db)
+
+    assert (
+        "    agenda: |-\n"
+        "      Begrüßung\n"
+        "      Erfahrungsaustausch: CO2-Einsparungen\n"
+        "\n"
+        "      Ausblick\n"
+    ) in exported
+    [read_back] = parse_import(exported, TZ).meetings
+    assert read_back.agenda == agenda.rstrip()
