@@ -184,8 +184,9 @@ def parse_config(text: str, path: Path) -> Config:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
-        line = mark.line + 1 if mark else "?"
-        problem = getattr(error, "problem", None) or ""
+        position = getattr(error, "position", None)  # a ReaderError has no mark
+        line = mark.line + 1 if mark is not None else text[: position or 0].count("\n") + 1
+        problem = getattr(error, "problem", None) or getattr(error, "reason", None) or ""
         message = _("line {line}: not valid YAML ({problem})").format(line=line, problem=problem)
         raise ConfigError(path, [message]) from error
     if raw is None:

@@ -94,7 +94,7 @@ def alembic_config() -> Config:
 def _state(connection: Connection) -> SchemaState:
     current = MigrationContext.configure(connection).get_current_heads()
     if not current:
-        tables = set(inspect(connection).get_table_names())
+        tables = set(inspect(connection).get_table_names()) - {"alembic_version"}
         return SchemaState.EMPTY if not tables else SchemaState.UNKNOWN
     script = ScriptDirectory.from_config(alembic_config())
     heads = set(script.get_heads())

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+from html.parser import HTMLParser
 from typing import Any
 
-from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.sql import Executable
 
 from bot.core import ChatId, Platform, Reply, Request, Sender, UserId, parse_action
 from bot.dispatch import Dispatcher
-from bot.markup import to_plain
+from bot.markup import ALLOWED_TAGS, to_plain
 from storage.models import Category, Meeting, Partner, Tip
 
 Sessions = async_sessionmaker[AsyncSession]
@@ -39,10 +40,16 @@ class Chat:
 
     async def reply(self, line: str) -> Reply:
         """Send one line such as ``/tips Wärmepumpe`` and return the bot's reply."""
-        command, _, args = line.removeprefix("/").partition(" ")
-        reply = await self._handle(command, args.strip(), via_button=False)
+        reply = await self.answer(line)
         assert reply is not None, f"no reply to {line!r}"
         return reply
+
+    async def answer(self, line: str) -> Reply | None:
+        """Send one line and return the reply, or None if the bot stays silent."""
+        command, _, args = line.removeprefix("/").partition(" ")
+        if not line.startswith("/"):
+            command, args = "", line
+        return await self._handle(command, args.strip(), via_button=False)
 
     async def send(self, line: str) -> str:
         """Send one line and return the reply as the person reads it (plain text)."""
@@ -76,14 +83,37 @@ class Chat:
         return reply
 
 
-async def stored(sessions: async_sessionmaker[AsyncSession], statement: Select[Any]) -> list[Any]:
+async def stored(sessions: Sessions, statement: Executable) -> list[Any]:
     """Return what the database holds now, in a unit of work of its own."""
     async with sessions() as session:
         return list((await session.execute(statement)).all())
 
 
-def buttons(reply: Reply) -> list[str]:
+class _TagChecker(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.open: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        assert tag in ALLOWED_TAGS, f"<{tag}> is not in the reply subset"
+        self.open.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        assert self.open, f"</{tag}> closes nothing"
+        assert self.open.pop() == tag, f"</{tag}> closes another tag"
+
+
+def assert_well_formed(text: str) -> None:
+    """Fail unless the markup uses only the allowed tags, each closed in order."""
+    checker = _TagChecker()
+    checker.feed(text)
+    checker.close()
+    assert not checker.open, f"unclosed: {checker.open}"
+
+
+def buttons(reply: Reply | None) -> list[str]:
     """Return the actions of a reply's buttons, row by row."""
+    assert reply is not None
     return [button.action for row in reply.buttons for button in row]
 
 
