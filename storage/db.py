@@ -65,6 +65,7 @@ def _use_sqlite_pragmas(engine: AsyncEngine, *, wal: bool) -> None:
             cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute("PRAGMA cache_size=-32000")  # 32 MB instead of 2 MB
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")

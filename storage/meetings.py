@@ -32,19 +32,35 @@ async def upcoming_meetings(
     session: AsyncSession, now: dt.datetime, *, offset: int = 0, limit: int = 5
 ) -> tuple[list[MeetingSummary], int]:
     """Return one page of meetings not over yet, soonest first, and how many there are."""
-    where = (_not_over(now), Meeting.cancelled_at.is_(None))
-    total = await session.scalar(select(func.count()).select_from(Meeting).where(*where)) or 0
-    meetings = list(
-        await session.scalars(
-            select(Meeting)
-            .where(*where)
+    # One round trip: the answer counts and the total ride along with each row.
+    answers = {
+        answer: select(func.count())
+        .where(Rsvp.meeting_id == Meeting.id, Rsvp.answer == answer)
+        .scalar_subquery()
+        for answer in Answer
+    }
+    rows = (
+        await session.execute(
+            select(Meeting, func.count().over(), *answers.values())
+            .where(_not_over(now), Meeting.cancelled_at.is_(None))
             .order_by(Meeting.starts_at, Meeting.id)
             .offset(offset)
             .limit(limit)
         )
-    )
-    counts = await answer_counts(session, [meeting.id for meeting in meetings])
-    return [MeetingSummary(m, counts.get(m.id, Counter())) for m in meetings], total
+    ).all()
+    if not rows and offset:
+        # Past the last page the rows carry no total; count on their own.
+        total = await session.scalar(
+            select(func.count())
+            .select_from(Meeting)
+            .where(_not_over(now), Meeting.cancelled_at.is_(None))
+        )
+        return [], total or 0
+    summaries = [
+        MeetingSummary(meeting, Counter(dict(zip(answers, counts, strict=True))))
+        for meeting, _total, *counts in rows
+    ]
+    return summaries, rows[0][1] if rows else 0
 
 
 async def answer_counts(

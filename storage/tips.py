@@ -13,6 +13,20 @@ from storage.db import dialect_name
 from storage.models import Category, Tip
 
 MAX_SEARCH_WORDS = 8
+RANK_BY_RELEVANCE_UP_TO = 5000
+# The full-text index holds visible tips only (see migration 0002).
+RANKED = text(
+    "SELECT tips.id FROM tips_fts JOIN tips ON tips.id = tips_fts.rowid "
+    "WHERE tips_fts MATCH :match "
+    "ORDER BY bm25(tips_fts, 3.0, 1.0) * (1.0 + 0.2 * tips.endorsement_count), tips.id DESC "
+    "LIMIT :limit OFFSET :offset"
+)
+# "+id" keeps SQLite on the (hidden_at, endorsement_count) index, in ranking order.
+BY_ENDORSEMENTS = text(
+    "SELECT id FROM tips WHERE hidden_at IS NULL "
+    "AND +id IN (SELECT rowid FROM tips_fts WHERE tips_fts MATCH :match) "
+    "ORDER BY endorsement_count DESC, id DESC LIMIT :limit OFFSET :offset"
+)
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
@@ -78,18 +92,13 @@ async def search_tips(
     total = await session.scalar(
         text("SELECT count(*) FROM tips_fts WHERE tips_fts MATCH :match"), {"match": match}
     )
-    ids = list(
-        await session.scalars(
-            text(
-                "SELECT tips.id FROM tips_fts JOIN tips ON tips.id = tips_fts.rowid "
-                "WHERE tips_fts MATCH :match AND tips.hidden_at IS NULL "
-                "ORDER BY bm25(tips_fts, 3.0, 1.0) * (1.0 + 0.2 * tips.endorsement_count), "
-                "tips.id DESC LIMIT :limit OFFSET :offset"
-            ),
-            {"match": match, "limit": limit, "offset": offset},
-        )
-    )
-    return TipPage(await _tips_by_id(session, ids), total or 0)
+    if not total:
+        return TipPage([], 0)
+    # A word in most tips tells bm25 little and costs it a score for every match: then
+    # the endorsements decide, read in order from an index.
+    ranking = RANKED if total <= RANK_BY_RELEVANCE_UP_TO else BY_ENDORSEMENTS
+    ids = list(await session.scalars(ranking, {"match": match, "limit": limit, "offset": offset}))
+    return TipPage(await _tips_by_id(session, ids), total)
 
 
 async def _search_like(

@@ -131,6 +131,31 @@ async def test_hidden_tips_are_neither_found_nor_shown(
     assert (await top_tips(session)).total == 3
 
 
+async def test_a_hidden_tip_comes_back_when_shown_again(
+    session: AsyncSession, tips: dict[str, Tip]
+) -> None:
+    await session.execute(update(Tip).where(Tip.id == tips["air"].id).values(hidden_at=utcnow()))
+    await session.commit()
+    await session.execute(
+        update(Tip).where(Tip.id == tips["air"].id).values(hidden_at=None, title="Druckluft")
+    )
+    await session.commit()
+    assert await titles(session, "Druckluft") == ["Druckluft"]
+    assert (await search_tips(session, "Ultraschall")).total == 1
+
+
+async def test_words_in_very_many_tips_are_ranked_by_endorsements(
+    session: AsyncSession, tips: dict[str, Tip], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("storage.tips.RANK_BY_RELEVANCE_UP_TO", 1)
+    page = await search_tips(session, "Dienst", limit=1)
+    assert (page.total, [tip.title for tip in page.tips]) == (1, ["Dienstfahrräder"])
+    both = await search_tips(session, "Wärmepump")
+    assert [tip.title for tip in both.tips] == ["Warmwasser", tips["pump"].title]
+    second = await search_tips(session, "Wärmepump", offset=1, limit=1)
+    assert [tip.title for tip in second.tips] == [tips["pump"].title]
+
+
 async def test_browsing_ranks_by_endorsements_and_pages(
     session: AsyncSession, tips: dict[str, Tip]
 ) -> None:

@@ -221,10 +221,10 @@ def upgrade() -> None:
         sa.UniqueConstraint("partner_id", "title", name=op.f("uq_tips_partner_id")),
     )
     with op.batch_alter_table("tips", schema=None) as batch_op:
+        batch_op.create_index("ix_tips_rank", ["hidden_at", "endorsement_count"], unique=False)
         batch_op.create_index(
-            "ix_tips_category_rank", ["category", "endorsement_count"], unique=False
+            "ix_tips_category_rank", ["hidden_at", "category", "endorsement_count"], unique=False
         )
-        batch_op.create_index("ix_tips_rank", ["endorsement_count"], unique=False)
 
     op.create_table(
         "endorsements",

@@ -15,7 +15,8 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 # remove_diacritics 2 lets "Warmepumpe" find "Wärmepumpe"; the prefix indexes keep
-# prefix queries such as "Wärmepump*" fast.
+# prefix queries such as "Wärmepump*" fast. Only visible tips are indexed, so a match
+# count is the number of tips a member can see.
 CREATE = """
 CREATE VIRTUAL TABLE tips_fts USING fts5(
     title, text,
@@ -25,17 +26,19 @@ CREATE VIRTUAL TABLE tips_fts USING fts5(
 )
 """
 TRIGGERS = (
-    """CREATE TRIGGER tips_fts_insert AFTER INSERT ON tips BEGIN
+    """CREATE TRIGGER tips_fts_insert AFTER INSERT ON tips WHEN new.hidden_at IS NULL BEGIN
         INSERT INTO tips_fts(rowid, title, text) VALUES (new.id, new.title, new.text);
     END""",
-    """CREATE TRIGGER tips_fts_delete AFTER DELETE ON tips BEGIN
+    """CREATE TRIGGER tips_fts_delete AFTER DELETE ON tips WHEN old.hidden_at IS NULL BEGIN
         INSERT INTO tips_fts(tips_fts, rowid, title, text)
         VALUES ('delete', old.id, old.title, old.text);
     END""",
-    """CREATE TRIGGER tips_fts_update AFTER UPDATE OF title, text ON tips BEGIN
+    # One trigger, so that the old entry always leaves before the new one comes in.
+    """CREATE TRIGGER tips_fts_update AFTER UPDATE OF title, text, hidden_at ON tips BEGIN
         INSERT INTO tips_fts(tips_fts, rowid, title, text)
-        VALUES ('delete', old.id, old.title, old.text);
-        INSERT INTO tips_fts(rowid, title, text) VALUES (new.id, new.title, new.text);
+        SELECT 'delete', old.id, old.title, old.text WHERE old.hidden_at IS NULL;
+        INSERT INTO tips_fts(rowid, title, text)
+        SELECT new.id, new.title, new.text WHERE new.hidden_at IS NULL;
     END""",
 )
 
@@ -46,7 +49,10 @@ def upgrade() -> None:
     op.execute(CREATE)
     for trigger in TRIGGERS:
         op.execute(trigger)
-    op.execute("INSERT INTO tips_fts(tips_fts) VALUES ('rebuild')")
+    op.execute(
+        "INSERT INTO tips_fts(rowid, title, text) "
+        "SELECT id, title, text FROM tips WHERE hidden_at IS NULL"
+    )
 
 
 def downgrade() -> None:
