@@ -32,35 +32,27 @@ async def upcoming_meetings(
     session: AsyncSession, now: dt.datetime, *, offset: int = 0, limit: int = 5
 ) -> tuple[list[MeetingSummary], int]:
     """Return one page of meetings not over yet, soonest first, and how many there are."""
-    # One round trip: the answer counts and the total ride along with each row.
+    where = (_not_over(now), Meeting.cancelled_at.is_(None))
+    total = await session.scalar(select(func.count()).select_from(Meeting).where(*where)) or 0
+    # The answer counts ride along with the page's rows: one round trip, five rows.
     answers = {
         answer: select(func.count())
         .where(Rsvp.meeting_id == Meeting.id, Rsvp.answer == answer)
         .scalar_subquery()
         for answer in Answer
     }
-    rows = (
-        await session.execute(
-            select(Meeting, func.count().over(), *answers.values())
-            .where(_not_over(now), Meeting.cancelled_at.is_(None))
-            .order_by(Meeting.starts_at, Meeting.id)
-            .offset(offset)
-            .limit(limit)
-        )
-    ).all()
-    if not rows and offset:
-        # Past the last page the rows carry no total; count on their own.
-        total = await session.scalar(
-            select(func.count())
-            .select_from(Meeting)
-            .where(_not_over(now), Meeting.cancelled_at.is_(None))
-        )
-        return [], total or 0
+    rows = await session.execute(
+        select(Meeting, *answers.values())
+        .where(*where)
+        .order_by(Meeting.starts_at, Meeting.id)
+        .offset(offset)
+        .limit(limit)
+    )
     summaries = [
         MeetingSummary(meeting, Counter(dict(zip(answers, counts, strict=True))))
-        for meeting, _total, *counts in rows
+        for meeting, *counts in rows
     ]
-    return summaries, rows[0][1] if rows else 0
+    return summaries, total
 
 
 async def answer_counts(
