@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import tempfile
+import threading
 from pathlib import Path
 from typing import TextIO
 
@@ -45,19 +46,37 @@ class ConsoleTransport:
 
     async def start(self) -> None:
         """Read and answer lines until the input ends."""
+        answered = threading.Event()
+        lines = self._read_lines(answered)
+        while (line := await lines.get()) is not None:
+            if line.strip():
+                reply = await self.handle(parse_line(line, self.sender))
+                if reply is not None:
+                    await self.send(Recipient(Platform.CONSOLE, CHAT), reply)
+            answered.set()
+
+    def _read_lines(self, answered: threading.Event) -> asyncio.Queue[str | None]:
+        # A daemon thread, not the loop's executor: a blocking read must not keep the
+        # process alive after Ctrl-C.
         loop = asyncio.get_running_loop()
-        while True:
-            if self.interactive:
-                self.stdout.write("> ")
-                self.stdout.flush()
-            line = await loop.run_in_executor(None, self.stdin.readline)
-            if not line:
-                return
-            if not line.strip():
-                continue
-            reply = await self.handle(parse_line(line, self.sender))
-            if reply is not None:
-                await self.send(Recipient(Platform.CONSOLE, CHAT), reply)
+        queue: asyncio.Queue[str | None] = asyncio.Queue()
+
+        def read() -> None:
+            while True:
+                try:
+                    line = input("> ") if self.interactive else self.stdin.readline()
+                except EOFError:
+                    line = ""
+                loop.call_soon_threadsafe(queue.put_nowait, line or None)
+                if not line:
+                    return
+                if self.interactive:
+                    # The next prompt comes after the answer, not in the middle of it.
+                    answered.wait()
+                    answered.clear()
+
+        threading.Thread(target=read, name="console-input", daemon=True).start()
+        return queue
 
     async def stop(self) -> None:
         """Nothing to release: the console ends with its input."""
