@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import contextvars
 import datetime as dt
+import enum
 import gettext
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from babel import Locale
@@ -22,6 +24,7 @@ from babel.numbers import format_decimal
 from babel.support import Translations
 
 LANGUAGES = ("de", "en")
+Choice = TypeVar("Choice", bound=enum.StrEnum)
 DOMAIN = "klimabot"
 LOCALE_DIR = Path(__file__).parent / "locale"
 
@@ -81,6 +84,15 @@ def ngettext(singular: str, plural: str, n: int) -> str:
 def in_every_language(message: str) -> set[str]:
     """Return a message as it reads in each supported language, e.g. to parse user input."""
     return {_translations(language).gettext(message) for language in LANGUAGES}
+
+
+def parse_choice(word: str, labels: Mapping[Choice, str]) -> Choice | None:
+    """Return the choice a person typed: its value or its label in any supported language."""
+    word = word.strip().casefold()
+    for choice, label in labels.items():
+        if word == choice.value or word in {name.casefold() for name in in_every_language(label)}:
+            return choice
+    return None
 
 
 def N_(message: str) -> str:

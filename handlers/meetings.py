@@ -8,9 +8,10 @@ from icalendar import Calendar, Event
 from markupsafe import Markup
 
 from bot.core import Attachment, Button, Reply, Request, UserError
-from bot.i18n import N_, _, format_when, in_every_language, ngettext
+from bot.i18n import N_, _, format_when, ngettext, parse_choice
 from bot.markup import blocks, bold, code, italic, lines, link
 from bot.routing import Context, Router
+from handlers.arguments import parse_id
 from handlers.paging import page_buttons, page_count, split_page
 from storage.meetings import (
     MeetingSummary,
@@ -124,10 +125,8 @@ async def send_calendar(request: Request, ctx: Context) -> Reply:
 
 
 async def _summary(ctx: Context, arg: str) -> MeetingSummary:
-    meeting_id = arg.strip().removeprefix("#")
-    if not meeting_id.isdecimal() or len(meeting_id) > 9:
-        raise UserError(_("The meeting number must be a number, as shown by /meetings."))
-    summary = await meeting_summary(ctx.session, int(meeting_id))
+    meeting_id = parse_id(arg, _("The meeting number must be a number, as shown by /meetings."))
+    summary = await meeting_summary(ctx.session, meeting_id)
     if summary is None:
         raise UserError(
             _("There is no meeting #{id}. /meetings lists the meetings.").format(id=meeting_id),
@@ -137,11 +136,10 @@ async def _summary(ctx: Context, arg: str) -> MeetingSummary:
 
 
 def _parse_answer(word: str) -> Answer:
-    word = word.casefold()
-    for answer, label in ANSWER_WORDS.items():
-        if word in {name.casefold() for name in in_every_language(label)} | {answer.value}:
-            return answer
-    raise UserError(_("Please answer yes, no or maybe."))
+    answer = parse_choice(word, ANSWER_WORDS)
+    if answer is None:
+        raise UserError(_("Please answer yes, no or maybe."))
+    return answer
 
 
 def _open(meeting: Meeting, now: dt.datetime) -> bool:

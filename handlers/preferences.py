@@ -6,7 +6,7 @@ from markupsafe import Markup
 
 from bot import i18n
 from bot.core import Reply, Request, UserError
-from bot.i18n import N_, _, in_every_language
+from bot.i18n import N_, _, parse_choice
 from bot.markup import bold, code, lines
 from bot.routing import Context, Router
 from storage.members import subscribe, subscriptions_of, unsubscribe
@@ -80,13 +80,12 @@ async def choose_language(request: Request, ctx: Context) -> Reply:
 
 
 def _topics(args: str) -> tuple[Topic, ...]:
-    word = args.strip().casefold()
-    if not word:
+    if not args.strip():
         return ()
-    for topic, label in TOPIC_NAMES.items():
-        if word in {name.casefold() for name in in_every_language(label)} | {topic.value}:
-            return (topic,)
-    raise UserError(_("There is no topic “{topic}”.").format(topic=args.strip()[:40]))
+    topic = parse_choice(args, TOPIC_NAMES)
+    if topic is None:
+        raise UserError(_("There is no topic “{topic}”.").format(topic=args.strip()[:40]))
+    return (topic,)
 
 
 async def _status(ctx: Context, headline: str) -> Reply:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from markupsafe import Markup
 
 from bot.core import Button, Reply, Request, UserError
-from bot.i18n import N_, _, format_number, in_every_language
+from bot.i18n import N_, _, format_number, parse_choice
 from bot.markup import blocks, bold, code, lines, shorten
 from bot.routing import Context, Router
+from handlers.arguments import parse_id
 from handlers.paging import page_buttons, page_count, split_page
 from storage.models import Category, Tip
 from storage.tips import TipPage, get_tip, search_tips, tips_in_category, top_tips
@@ -55,10 +56,8 @@ async def list_tips(request: Request, ctx: Context) -> Reply:
 @router.command("tip", help=N_("one tip in full"), usage=N_("/tip ID"), aliases=("tipp",))
 async def show_tip(request: Request, ctx: Context) -> Reply:
     """Show one tip in full: partner, category, estimated savings, endorsements."""
-    tip_id = request.args.strip().removeprefix("#")
-    if not tip_id.isdecimal() or len(tip_id) > 9:
-        raise UserError(_("The tip number must be a number, as shown by /tips."))
-    tip = await get_tip(ctx.session, int(tip_id))
+    tip_id = parse_id(request.args, _("The tip number must be a number, as shown by /tips."))
+    tip = await get_tip(ctx.session, tip_id)
     if tip is None:
         raise UserError(
             _("There is no tip #{id}. /tips lists the tips.").format(id=tip_id),
@@ -78,11 +77,7 @@ async def show_tip(request: Request, ctx: Context) -> Reply:
 
 def parse_category(text: str) -> Category | None:
     """Return the category a word names, in any supported language."""
-    word = text.strip().casefold()
-    for category, label in CATEGORY_NAMES.items():
-        if word in {name.casefold() for name in in_every_language(label)} | {category.value}:
-            return category
-    return None
+    return parse_choice(text, CATEGORY_NAMES)
 
 
 def category_name(category: Category) -> str:
