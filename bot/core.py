@@ -94,11 +94,18 @@ class Attachment:
 
 @dataclass(frozen=True, slots=True)
 class Reply:
-    """What the bot answers: safe HTML text, rows of buttons and attachments."""
+    """What the bot answers: safe HTML text, rows of buttons and attachments.
+
+    ``edit_origin`` asks to replace the message whose button was pressed (paging) instead
+    of sending a new one; ``is_error`` marks an answer meant for the one person who asked,
+    which a transport may deliver privately or as a short notice.
+    """
 
     text: Markup
     buttons: tuple[tuple[Button, ...], ...] = ()
     attachments: tuple[Attachment, ...] = field(default=())
+    edit_origin: bool = False
+    is_error: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -120,7 +120,7 @@ class Dispatcher:
                     return _unknown(request)
                 if command.role > role:
                     refusal = _(ROLE_REFUSALS[command.role]).format(command=f"/{command.name}")
-                    return Reply(Markup.escape(refusal))
+                    return Reply(Markup.escape(refusal), is_error=True)
                 context = Context(
                     session, member, role, self.network, self.clock(), self.commands_for(role)
                 )
@@ -140,7 +140,8 @@ class Dispatcher:
             return Reply(
                 Markup.escape(
                     _("Sorry, that went wrong on my side (ref: {ref}). Please try again later.")
-                ).format(ref=ref)
+                ).format(ref=ref),
+                is_error=True,
             )
         return reply
 
@@ -151,23 +152,29 @@ def _supported(language_code: str | None) -> str | None:
 
 
 def _unknown(request: Request) -> Reply:
+    if request.via_button:
+        # Forged, or from a version of the bot that had other buttons.
+        text = _("This button no longer works. Please send the command again.")
+        return Reply(Markup.escape(text), is_error=True)
     if not request.command:
         return Reply(
             Markup(
                 _("Commands start with a slash, for example {example}. {help} lists them.")
-            ).format(example=code("/meetings"), help=code("/help"))
+            ).format(example=code("/meetings"), help=code("/help")),
+            is_error=True,
         )
     name = shorten(request.command, 40)
     return Reply(
         Markup(_("I do not know the command {command}. {help} lists what I can do.")).format(
             command=code(f"/{name}"), help=code("/help")
-        )
+        ),
+        is_error=True,
     )
 
 
 def _user_error(error: UserError, command: Command) -> Reply:
     message = Markup.escape(error.message)
     if not error.show_usage:
-        return Reply(message)
+        return Reply(message, is_error=True)
     usage = Markup(_("Usage: {usage}")).format(usage=code(_(command.usage)))
-    return Reply(message + Markup("\n") + usage)
+    return Reply(message + Markup("\n") + usage, is_error=True)

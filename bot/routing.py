@@ -37,6 +37,7 @@ class Command:
     usage: str
     role: Role = Role.MEMBER
     aliases: tuple[str, ...] = ()
+    group: bool = True
 
 
 @dataclass(slots=True)
@@ -54,11 +55,17 @@ class Router:
         usage: str = "",
         role: Role = Role.MEMBER,
         aliases: tuple[str, ...] = (),
+        group: bool = True,
     ) -> Callable[[Handler], Handler]:
-        """Register the decorated handler for ``/name``; help and usage are N_() marked."""
+        """Register the decorated handler for ``/name``; help and usage are N_() marked.
+
+        ``group=False`` keeps a personal command (such as /join) out of group chats unless
+        it is addressed to the bot by name.
+        """
 
         def register(handler: Handler) -> Handler:
-            self.commands.append(Command(name, handler, help, usage or f"/{name}", role, aliases))
+            usage_line = usage or f"/{name}"
+            self.commands.append(Command(name, handler, help, usage_line, role, aliases, group))
             return handler
 
         return register

@@ -49,6 +49,7 @@ async def list_meetings(request: Request, ctx: Context) -> Reply:
     return Reply(
         blocks([heading, *(_meeting_card(s) for s in summaries)]),
         buttons + ((paging,) if paging else ()),
+        edit_origin=request.via_button,
     )
 
 

@@ -39,7 +39,11 @@ async def show_partners(request: Request, ctx: Context) -> Reply:
         command=code(_("/partner NAME"))
     )
     paging = page_buttons("partners", "", page, pages)
-    return Reply(blocks([heading, lines(entries), hint]), (paging,) if paging else ())
+    return Reply(
+        blocks([heading, lines(entries), hint]),
+        (paging,) if paging else (),
+        edit_origin=request.via_button,
+    )
 
 
 @router.command("partner", help=N_("one partner in full"), usage=N_("/partner NAME"))
@@ -70,6 +74,7 @@ async def show_partner(request: Request, ctx: Context) -> Reply:
     help=N_("one-time invite code for a partner's people"),
     usage=N_("/invite PARTNER"),
     role=Role.COORDINATOR,
+    group=False,
 )
 async def invite_partner(request: Request, ctx: Context) -> Reply:
     """Create a one-time code that links whoever redeems it to the partner."""
@@ -90,7 +95,10 @@ async def invite_partner(request: Request, ctx: Context) -> Reply:
 
 
 @router.command(
-    "join", help=N_("link yourself to your partner organisation"), usage=N_("/join CODE")
+    "join",
+    help=N_("link yourself to your partner organisation"),
+    usage=N_("/join CODE"),
+    group=False,
 )
 async def join_partner(request: Request, ctx: Context) -> Reply:
     """Redeem an invite code: the member now represents that partner."""

@@ -32,6 +32,7 @@ LANGUAGE_NAMES = {"de": "Deutsch", "en": "English"}
     "subscribe",
     help=N_("get announcements and reminders"),
     usage=N_("/subscribe [announcements|reminders|tips]"),
+    group=False,
 )
 async def subscribe_topics(request: Request, ctx: Context) -> Reply:
     """Subscribe the member to one topic, or to announcements and reminders."""
@@ -44,6 +45,7 @@ async def subscribe_topics(request: Request, ctx: Context) -> Reply:
     "unsubscribe",
     help=N_("stop pushed messages"),
     usage=N_("/unsubscribe [announcements|reminders|tips]"),
+    group=False,
 )
 async def unsubscribe_topics(request: Request, ctx: Context) -> Reply:
     """Unsubscribe the member from one topic, or from all."""
@@ -57,6 +59,7 @@ async def unsubscribe_topics(request: Request, ctx: Context) -> Reply:
     help=N_("choose the reply language"),
     usage=N_("/language de|en"),
     aliases=("sprache",),
+    group=False,
 )
 async def choose_language(request: Request, ctx: Context) -> Reply:
     """Set the member's reply language and answer in it."""

@@ -17,7 +17,7 @@ ROLE_NAMES = {
 }
 
 
-@router.command("start", help=N_("welcome"), usage=N_("/start"))
+@router.command("start", help=N_("welcome"), usage=N_("/start"), group=False)
 async def welcome(request: Request, ctx: Context) -> Reply:
     """Greet the member and show what they can do."""
     greeting = _("Welcome to the assistant of {network}!").format(network=ctx.network)

@@ -50,7 +50,7 @@ async def list_tips(request: Request, ctx: Context) -> Reply:
         heading = _("Tips for “{query}”").format(query=query)
     if found.total == 0:
         return Reply(_nothing_found(query))
-    return _tip_list(heading, found, query, page)
+    return _tip_list(heading, found, query, page, edit=request.via_button)
 
 
 @router.command("tip", help=N_("one tip in full"), usage=N_("/tip ID"), aliases=("tipp",))
@@ -94,7 +94,7 @@ def _facts(tip: Tip) -> str:
     return " · ".join(facts)
 
 
-def _tip_list(heading: str, found: TipPage, query: str, page: int) -> Reply:
+def _tip_list(heading: str, found: TipPage, query: str, page: int, *, edit: bool) -> Reply:
     pages = page_count(found.total, PAGE_SIZE)
     title = bold(_("{heading} ({page}/{pages})").format(heading=heading, page=page, pages=pages))
     cards = [
@@ -111,7 +111,9 @@ def _tip_list(heading: str, found: TipPage, query: str, page: int) -> Reply:
         (Button(_("Read #{id}").format(id=tip.id), "tip", str(tip.id)),) for tip in found.tips
     )
     paging = page_buttons("tips", query, page, pages)
-    return Reply(blocks([title, *cards]), buttons + ((paging,) if paging else ()))
+    return Reply(
+        blocks([title, *cards]), buttons + ((paging,) if paging else ()), edit_origin=edit
+    )
 
 
 def _nothing_found(query: str) -> Markup:

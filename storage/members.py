@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,14 +22,20 @@ async def member_for(
     language: str | None = None,
 ) -> tuple[Member, bool]:
     """Return the member behind a platform account, creating them on first contact."""
-    member = await session.scalar(
-        select(Member)
-        .join(Identity, Identity.member_id == Member.id)
-        .where(Identity.platform == platform, Identity.user_id == user_id)
-    )
-    if member is not None:
-        if display_name and member.display_name != display_name:
+    found = (
+        await session.execute(
+            select(Member, Identity.unreachable_since)
+            .join(Identity, Identity.member_id == Member.id)
+            .where(Identity.platform == platform, Identity.user_id == user_id)
+        )
+    ).first()
+    if found is not None:
+        member, unreachable_since = found
+        if display_name and member.display_name != display_name[:200]:
             member.display_name = display_name[:200]
+        if unreachable_since is not None:
+            # They wrote to the bot, so it can reach them again.
+            await mark_reachable(session, platform, user_id)
         return member, False
     member = Member(display_name=display_name[:200], language=language)
     session.add(member)
@@ -36,6 +43,30 @@ async def member_for(
     session.add(Identity(platform=platform, user_id=user_id, member_id=member.id))
     await session.flush()
     return member, True
+
+
+async def mark_unreachable(
+    session: AsyncSession, platform: str, user_id: str, now: dt.datetime
+) -> None:
+    """Remember that the platform refuses to deliver to this account (blocked the bot)."""
+    await session.execute(
+        update(Identity)
+        .where(
+            Identity.platform == platform,
+            Identity.user_id == user_id,
+            Identity.unreachable_since.is_(None),
+        )
+        .values(unreachable_since=now)
+    )
+
+
+async def mark_reachable(session: AsyncSession, platform: str, user_id: str) -> None:
+    """Forget that an account was unreachable."""
+    await session.execute(
+        update(Identity)
+        .where(Identity.platform == platform, Identity.user_id == user_id)
+        .values(unreachable_since=None)
+    )
 
 
 async def subscribe(session: AsyncSession, member_id: int, topics: Iterable[Topic]) -> None:

@@ -148,6 +148,8 @@ class Identity(Base):
     member_id: Mapped[int] = mapped_column(
         ForeignKey("members.id", ondelete="CASCADE"), index=True
     )
+    # Set when the platform refused delivery (blocked, deactivated); cleared on contact.
+    unreachable_since: Mapped[dt.datetime | None]
 
     member: Mapped[Member] = relationship(back_populates="identities", lazy="raise")
 

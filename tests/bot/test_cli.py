@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sqlite3
 import subprocess
@@ -9,6 +10,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from alembic import command
+from sqlalchemy import Connection
+
+from storage.db import alembic_config, create_engine
 
 DATA = Path(__file__).parents[1] / "data"
 
@@ -47,6 +52,20 @@ class Klimabot:
     def rows(self, query: str) -> list[tuple[object, ...]]:
         with sqlite3.connect(self.database) as connection:
             return connection.execute(query).fetchall()
+
+
+async def downgrade(database: Path, revision: str) -> None:
+    """Take a database back to an older schema, as if made by an older Klimabot."""
+
+    def run(connection: Connection) -> None:
+        config = alembic_config()
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)
+
+    engine = create_engine(f"sqlite+aiosqlite:///{database}")
+    async with engine.begin() as connection:
+        await connection.run_sync(run)
+    await engine.dispose()
 
 
 @pytest.fixture
@@ -150,14 +169,7 @@ def test_backup_is_a_consistent_copy(klimabot: Klimabot) -> None:
 
 def test_a_database_behind_the_code_is_refused_until_upgraded(klimabot: Klimabot) -> None:
     klimabot("chat", stdin="/help\n")
-    with sqlite3.connect(klimabot.database) as connection:
-        # What migration 0002 added goes, as if this database were from the first release.
-        for (trigger,) in connection.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'tips_fts%'"
-        ).fetchall():
-            connection.execute(f"DROP TRIGGER {trigger}")
-        connection.execute("DROP TABLE tips_fts")
-        connection.execute("UPDATE alembic_version SET version_num = '0001'")
+    asyncio.run(downgrade(klimabot.database, "0001"))
 
     refused = klimabot("chat", stdin="/help\n")
     assert refused.returncode == 1
@@ -189,8 +201,8 @@ def test_a_broken_config_is_named_key_by_key(
     klimabot: Klimabot, config: str, message: str
 ) -> None:
     klimabot.config.write_text(config, encoding="utf-8")
-    for command in (["check-config"], ["chat"], ["run"]):
-        result = klimabot(*command, stdin="/help\n")
+    for arguments in (["check-config"], ["chat"], ["run"]):
+        result = klimabot(*arguments, stdin="/help\n")
         assert result.returncode == 1
         assert result.stderr.startswith(f"klimabot: {klimabot.config}: {message}")
         assert result.stdout == ""

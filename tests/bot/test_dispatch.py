@@ -6,8 +6,9 @@ import pytest
 from markupsafe import Markup
 from sqlalchemy import select
 
-from bot.core import Platform, Reply, Request, UserError
+from bot.core import ChatId, Platform, Reply, Request, UserError
 from bot.dispatch import Dispatcher, RateLimiter
+from bot.markup import to_plain
 from bot.routing import Context, Router
 from storage.models import Identity, Member, Partner, Subscription, Topic
 from tests.helpers import Chat, Sessions, add_partner, assert_well_formed, stored
@@ -121,3 +122,22 @@ async def test_a_flood_of_commands_is_cut_off_per_person(dispatcher: Dispatcher)
 
 def test_reply_text_is_markup() -> None:
     assert isinstance(Reply(Markup("x")).text, Markup)
+
+
+async def test_a_forged_or_outdated_button_gets_a_polite_answer(dispatcher: Dispatcher) -> None:
+    chat = Chat(dispatcher, "member")
+    request = Request(
+        Platform.TELEGRAM, ChatId("c"), chat.sender, "no-such", "1 2", via_button=True
+    )
+    reply = await dispatcher.handle(request)
+    assert reply is not None
+    assert reply.is_error
+    assert to_plain(reply.text) == (
+        "Dieser Knopf funktioniert nicht mehr. Bitte senden Sie den Befehl noch einmal."
+    )
+
+
+async def test_errors_are_marked_as_meant_for_one_person(member: Chat) -> None:
+    assert (await member.reply("/meeting x")).is_error
+    assert (await member.reply("/invite x")).is_error
+    assert not (await member.reply("/meetings")).is_error
