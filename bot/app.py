@@ -7,11 +7,16 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot.config import Config
-from bot.core import Platform
+from bot import i18n
+from bot.config import Config, Secrets
+from bot.core import Platform, Recipient, Role
 from bot.dispatch import Dispatcher
+from bot.transports import Transport
+from bot.transports.telegram import Menu, TelegramSettings, TelegramTransport
 from handlers import meetings, partners, preferences, start, tips
 from storage.db import open_database, session_factory
+from storage.members import mark_unreachable
+from storage.models import utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -63,3 +68,74 @@ async def open_app(
     engine = await open_database(config.database.url)
     sessions = session_factory(engine)
     return App(config, engine, sessions, build_dispatcher(config, sessions, extra_coordinators))
+
+
+class SetupError(Exception):
+    """A transport cannot be set up as configured; the message says what is missing."""
+
+
+def transports(app: App, secrets: Secrets) -> list[Transport]:
+    """Return the transports whose secrets are set, wired to the app's dispatcher."""
+    found: list[Transport] = []
+    if secrets.telegram_token:
+        found.append(_telegram(app, secrets.telegram_token, secrets.telegram_webhook_secret))
+    return found
+
+
+def _telegram(app: App, token: str, webhook_secret: str | None) -> TelegramTransport:
+    section = app.config.telegram
+    if section.mode == "webhook" and not webhook_secret:
+        raise SetupError(
+            i18n._("Webhook mode needs a secret: set KLIMABOT_TELEGRAM_WEBHOOK_SECRET.")
+        )
+    settings = TelegramSettings(
+        token=token,
+        base_url=str(section.base_url),
+        mode=section.mode,
+        webhook_url=str(section.webhook_url) if section.webhook_url else None,
+        webhook_secret=webhook_secret,
+        listen=section.listen,
+        port=section.port,
+    )
+    group = frozenset(
+        name
+        for command in app.dispatcher.commands_for(Role.MEMBER)
+        if command.group
+        for name in (command.name, *command.aliases)
+    )
+    return TelegramTransport(
+        app.dispatcher.handle,
+        settings,
+        menus=telegram_menus(app),
+        group_commands=group,
+        unreachable=lambda recipient: _mark_unreachable(app, recipient),
+    )
+
+
+def telegram_menus(app: App) -> list[Menu]:
+    """Return Telegram's command menus: per language, for private chats, groups, coordinators."""
+    dispatcher = app.dispatcher
+    menus = []
+    for language in (None, *i18n.LANGUAGES):
+        with i18n.using(dispatcher.localizer(language)):
+
+            def entries(role: Role, *, group: bool = False) -> list[tuple[str, str]]:
+                return [
+                    (command.name, i18n._(command.help))
+                    for command in dispatcher.commands_for(role)
+                    if command.group or not group
+                ]
+
+            menus.append(Menu("private", language, entries(Role.MEMBER)))
+            menus.append(Menu("group", language, entries(Role.MEMBER, group=True)))
+            menus.extend(
+                Menu(int(user), language, entries(Role.COORDINATOR))
+                for user in app.config.coordinators.telegram
+            )
+    return menus
+
+
+async def _mark_unreachable(app: App, recipient: Recipient) -> None:
+    async with app.sessions() as session:
+        await mark_unreachable(session, recipient.platform, recipient.chat_id, utcnow())
+        await session.commit()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import datetime as dt
 import logging
 import os
@@ -13,11 +12,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from bot import i18n
-from bot.app import App, open_app
+from bot import i18n, logs
+from bot.app import App, SetupError, open_app, transports
 from bot.config import Config, ConfigError, Secrets, load_config
 from bot.core import Platform
 from bot.i18n import _
+from bot.transports import Transport
 from bot.transports.console import ConsoleTransport
 from storage import db
 from storage.demo import load_demo
@@ -86,9 +86,15 @@ def _cli_language(config: Config | None) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one klimabot command and return the process's exit status."""
     args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.command == "run" else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    secrets = Secrets.from_environment()
+    logs.configure(
+        logging.INFO if args.command == "run" else logging.WARNING,
+        [
+            secrets.telegram_token,
+            secrets.telegram_webhook_secret,
+            secrets.matrix_access_token,
+            secrets.matrix_password,
+        ],
     )
     path: Path | None = getattr(args, "config", None)
     try:
@@ -168,8 +174,11 @@ async def _chat(app: App) -> int:
 
 
 async def _serve(app: App) -> int:
-    transports: list[ConsoleTransport] = []
-    if not transports:
+    try:
+        running = transports(app, Secrets.from_environment())
+    except SetupError as error:
+        raise Failure(str(error)) from error
+    if not running:
         raise Failure(
             _(
                 "No chat platform is configured: set KLIMABOT_TELEGRAM_TOKEN or "
@@ -180,12 +189,19 @@ async def _serve(app: App) -> int:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    for transport in transports:
-        await transport.start()
-    await stop.wait()
-    for transport in reversed(transports):
-        with contextlib.suppress(Exception):
-            await transport.stop()
+    started: list[Transport] = []
+    try:
+        for transport in running:
+            await transport.start()
+            started.append(transport)
+        print(_("Klimabot is running; stop it with Ctrl-C."), file=sys.stderr, flush=True)
+        await stop.wait()
+    finally:
+        for transport in reversed(started):
+            try:
+                await transport.stop()
+            except Exception:
+                logger.exception("stopping the %s transport failed", transport.platform)
     return 0
 
 

@@ -17,6 +17,7 @@ from pydantic import (
     HttpUrl,
     ValidationError,
     field_validator,
+    model_validator,
 )
 from pydantic_core import ErrorDetails
 from sqlalchemy.engine import make_url
@@ -102,6 +103,17 @@ class Telegram(_Section):
 
     base_url: HttpUrl = HttpUrl("https://api.telegram.org/bot")
     mode: Literal["polling", "webhook"] = "polling"
+    webhook_url: HttpUrl | None = None
+    listen: str = "127.0.0.1"
+    port: int = Field(default=8443, ge=1, le=65535)
+
+    @model_validator(mode="after")
+    def _webhook_needs_url(self) -> Telegram:
+        if self.mode == "webhook" and self.webhook_url is None:
+            raise ValueError(
+                N_("webhook_url is needed in webhook mode: the public https address of the bot")
+            )
+        return self
 
 
 class Matrix(_Section):
@@ -127,6 +139,7 @@ class Secrets(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     telegram_token: str | None = Field(default=None, repr=False)
+    telegram_webhook_secret: str | None = Field(default=None, repr=False)
     matrix_access_token: str | None = Field(default=None, repr=False)
     matrix_password: str | None = Field(default=None, repr=False)
 
@@ -135,6 +148,7 @@ class Secrets(BaseModel):
         """Read the secrets from KLIMABOT_* environment variables; empty means absent."""
         return cls(
             telegram_token=os.environ.get("KLIMABOT_TELEGRAM_TOKEN") or None,
+            telegram_webhook_secret=os.environ.get("KLIMABOT_TELEGRAM_WEBHOOK_SECRET") or None,
             matrix_access_token=os.environ.get("KLIMABOT_MATRIX_ACCESS_TOKEN") or None,
             matrix_password=os.environ.get("KLIMABOT_MATRIX_PASSWORD") or None,
         )
@@ -171,6 +185,9 @@ def _describe(error: ErrorDetails) -> str:
         allowed = _("one of {expected}").format(expected=context.get("expected", ""))
     elif kind == "value_error":
         allowed = _(str(context.get("error", error["msg"])))
+        if isinstance(value, dict):
+            # A rule about the section as a whole, not one value in it.
+            return f"{key}: {allowed}"
     else:
         allowed = _(_ALLOWED[kind]) if kind in _ALLOWED else error["msg"]
     return _("{key}: {value} is not allowed; allowed is {allowed}").format(

@@ -2,7 +2,20 @@
 
 from markupsafe import Markup
 
-from bot.markup import ALLOWED_TAGS, blocks, bold, code, lines, link, shorten, to_plain
+from bot.markup import (
+    ALLOWED_TAGS,
+    blocks,
+    bold,
+    code,
+    lines,
+    link,
+    shorten,
+    split_markup,
+    to_plain,
+    utf16_length,
+    visible_length,
+)
+from tests.helpers import assert_well_formed
 
 
 def test_user_text_is_escaped_exactly_once() -> None:
@@ -37,3 +50,45 @@ def test_shorten_cuts_at_a_word_and_marks_the_cut() -> None:
 
 def test_the_subset_is_what_telegram_and_matrix_both_render() -> None:
     assert {"b", "i", "u", "s", "code", "pre", "a", "blockquote"} == ALLOWED_TAGS
+
+
+def test_short_text_is_one_part() -> None:
+    text = bold("kurz")
+    assert split_markup(text, 4096) == [text]
+
+
+def test_long_text_splits_at_blank_lines_first() -> None:
+    cards = [Markup("<b>Tipp {}</b>\n{}").format(i, "Wort " * 30) for i in range(40)]
+    text = blocks(cards)
+    parts = split_markup(text, 1000)
+    assert len(parts) > 1
+    for part in parts:
+        assert visible_length(part) <= 1000
+        assert_well_formed(part)
+        assert part.startswith("<b>Tipp ")
+    assert "".join(to_plain(part) for part in parts).replace("\n", "").replace(" ", "") == (
+        to_plain(text).replace("\n", "").replace(" ", "")
+    )
+
+
+def test_a_tag_open_at_a_cut_is_closed_and_opened_again() -> None:
+    text = Markup("<b>{}</b>").format("Wärmepumpe " * 1000)
+    parts = split_markup(text, 4096, utf16_length)
+    assert len(parts) == 3
+    for part in parts:
+        assert part.startswith("<b>")
+        assert part.endswith("</b>")
+        assert visible_length(part, utf16_length) <= 4096
+
+
+def test_one_huge_word_with_entities_and_emoji_is_cut_safely() -> None:
+    text = Markup("<i>{}</i>").format("&<😀>" * 3000)
+    parts = split_markup(text, 4096, utf16_length)
+    for part in parts:
+        assert_well_formed(part)
+        assert 0 < visible_length(part, utf16_length) <= 4096
+    assert "".join(to_plain(part) for part in parts) == "&<😀>" * 3000
+
+
+def test_utf16_counts_emoji_twice() -> None:
+    assert utf16_length("a😀") == 3

@@ -1,0 +1,333 @@
+"""The Telegram transport: python-telegram-bot embedded in the shared event loop."""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from telegram import (
+    BotCommand,
+    BotCommandScope,
+    BotCommandScopeAllGroupChats,
+    BotCommandScopeAllPrivateChats,
+    BotCommandScopeChat,
+    CallbackQuery,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    Update,
+)
+from telegram.constants import ParseMode
+from telegram.error import BadRequest, Forbidden
+from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
+
+from bot.core import (
+    Button,
+    ChatId,
+    Platform,
+    Recipient,
+    Reply,
+    Request,
+    Sender,
+    UserId,
+    parse_action,
+)
+from bot.markup import split_markup, to_plain, utf16_length
+from bot.transports import RequestHandler
+from bot.transports.telegram_pacing import Limits, SendPacer
+
+logger = logging.getLogger(__name__)
+
+TEXT_LIMIT = 4096
+CALLBACK_DATA_LIMIT = 64
+ALERT_LIMIT = 200
+UPDATES = ["message", "edited_message", "callback_query"]
+# Telegram's stand-in sender for anonymous group admins: no person to answer.
+ANONYMOUS_ADMIN = 1087968824
+
+
+@dataclass(frozen=True, slots=True)
+class Menu:
+    """The command menu for one scope and language: ``private``, ``group`` or a chat id."""
+
+    scope: Literal["private", "group"] | int
+    language: str | None
+    commands: Sequence[tuple[str, str]]
+
+
+@dataclass(frozen=True, slots=True)
+class TelegramSettings:
+    """How to reach the Bot API and how updates arrive."""
+
+    token: str
+    base_url: str = "https://api.telegram.org/bot"
+    mode: Literal["polling", "webhook"] = "polling"
+    webhook_url: str | None = None
+    webhook_secret: str | None = None
+    listen: str = "127.0.0.1"
+    port: int = 8443
+    poll_timeout: int = 10
+    concurrent_updates: int = 64
+
+
+class TelegramTransport:
+    """Serve members on Telegram: private chats and the network's groups."""
+
+    platform = Platform.TELEGRAM
+
+    def __init__(
+        self,
+        handle: RequestHandler,
+        settings: TelegramSettings,
+        *,
+        menus: Sequence[Menu] = (),
+        group_commands: frozenset[str] = frozenset(),
+        unreachable: Callable[[Recipient], Awaitable[None]] | None = None,
+        limits: Limits | None = None,
+    ) -> None:
+        self.handle = handle
+        self.settings = settings
+        self.menus = menus
+        self.group_commands = group_commands
+        self.unreachable = unreachable
+        self.limits = limits
+        self.username = ""
+        self._long_actions: OrderedDict[str, str] = OrderedDict()
+        self._app: Application[Any, Any, Any, Any, Any, Any] | None = None
+
+    # Lifecycle
+
+    async def start(self) -> None:
+        """Connect to the Bot API, set the command menus and begin receiving updates."""
+        settings = self.settings
+        app = (
+            ApplicationBuilder()
+            .token(settings.token)
+            .base_url(settings.base_url)
+            .base_file_url(_file_url(settings.base_url))
+            .rate_limiter(SendPacer(self.limits))
+            .concurrent_updates(settings.concurrent_updates)
+            .build()
+        )
+        app.add_handler(TypeHandler(Update, self._on_update))
+        app.add_error_handler(self._on_error)
+        await app.initialize()
+        self._app = app
+        self.username = app.bot.username or ""
+        await self._set_menus()
+        await app.start()
+        assert app.updater is not None
+        if settings.mode == "webhook":
+            await app.updater.start_webhook(
+                listen=settings.listen,
+                port=settings.port,
+                url_path=urlsplit(settings.webhook_url or "").path.lstrip("/"),
+                webhook_url=settings.webhook_url,
+                secret_token=settings.webhook_secret,
+                allowed_updates=UPDATES,
+            )
+        else:
+            await app.updater.start_polling(timeout=settings.poll_timeout, allowed_updates=UPDATES)
+        logger.info("Telegram: serving as @%s (%s)", self.username, settings.mode)
+
+    async def stop(self) -> None:
+        """Stop receiving, finish the updates in hand, and disconnect."""
+        app, self._app = self._app, None
+        if app is None:
+            return
+        if app.updater is not None and app.updater.running:
+            await app.updater.stop()
+        if app.running:
+            await app.stop()
+        await app.shutdown()
+
+    # Inbound
+
+    async def _on_update(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        if update.callback_query is not None:
+            await self._on_button(update.callback_query)
+        elif (message := update.message or update.edited_message) is not None:
+            await self._on_message(message)
+
+    async def _on_message(self, message: Message) -> None:
+        user, text = message.from_user, message.text or ""
+        if user is None or user.id == ANONYMOUS_ADMIN or message.sender_chat is not None:
+            return
+        group = message.chat.type != "private"
+        command, args, addressed = _parse_command(text, self.username)
+        if command is None:
+            if group:
+                return
+            command, args = "", text
+        elif group and not (addressed or command in self.group_commands):
+            return
+        request = Request(
+            Platform.TELEGRAM,
+            ChatId(str(message.chat.id)),
+            Sender(UserId(str(user.id)), user.full_name, user.language_code),
+            command,
+            args,
+            is_group=group,
+        )
+        reply = await self.handle(request)
+        if reply is None:
+            return
+        if group and reply.is_error:
+            # Meant for one person: tell them privately if they ever talked to the bot.
+            await self._deliver(message.chat.id, reply, private_to=user.id)
+            return
+        await self._deliver(message.chat.id, reply, reply_to=message.message_id if group else None)
+
+    async def _on_button(self, query: CallbackQuery) -> None:
+        message = query.message
+        chat = message.chat if message is not None else None
+        command, args = parse_action(self._long_actions.get(query.data or "", query.data or ""))
+        request = Request(
+            Platform.TELEGRAM,
+            ChatId(str(chat.id if chat else query.from_user.id)),
+            Sender(
+                UserId(str(query.from_user.id)),
+                query.from_user.full_name,
+                query.from_user.language_code,
+            ),
+            command,
+            args,
+            is_group=chat is not None and chat.type != "private",
+            via_button=True,
+        )
+        reply = await self.handle(request)
+        if reply is None or reply.is_error:
+            notice = to_plain(reply.text)[:ALERT_LIMIT] if reply else None
+            await query.answer(notice, show_alert=bool(notice))
+            return
+        await query.answer()
+        if reply.edit_origin and isinstance(message, Message) and not reply.attachments:
+            await self._edit(message, reply)
+        elif chat is not None:
+            await self._deliver(chat.id, reply)
+
+    # Outbound
+
+    async def send(self, recipient: Recipient, reply: Reply) -> None:
+        """Push a message to one chat, e.g. an announcement."""
+        await self._deliver(int(recipient.chat_id), reply)
+
+    async def _deliver(
+        self,
+        chat_id: int,
+        reply: Reply,
+        *,
+        reply_to: int | None = None,
+        private_to: int | None = None,
+    ) -> None:
+        bot = self._bot()
+        target = private_to or chat_id
+        parts = split_markup(reply.text, TEXT_LIMIT, utf16_length)
+        try:
+            for index, part in enumerate(parts):
+                last = index == len(parts) - 1
+                await bot.send_message(
+                    target,
+                    str(part),
+                    parse_mode=ParseMode.HTML,
+                    reply_markup=self._keyboard(reply.buttons) if last else None,
+                    reply_to_message_id=reply_to if index == 0 else None,
+                    disable_web_page_preview=True,
+                )
+            for attachment in reply.attachments:
+                if attachment.mime_type.startswith("image/"):
+                    await bot.send_photo(target, attachment.data, filename=attachment.filename)
+                else:
+                    await bot.send_document(target, attachment.data, filename=attachment.filename)
+        except Forbidden:
+            logger.info("Telegram: chat %s does not accept messages from the bot", target)
+            if self.unreachable is not None:
+                await self.unreachable(Recipient(Platform.TELEGRAM, ChatId(str(target))))
+        except BadRequest as error:
+            if private_to is None:
+                raise
+            logger.debug("Telegram: no private chat with %s (%s)", private_to, error)
+
+    async def _edit(self, message: Message, reply: Reply) -> None:
+        text = split_markup(reply.text, TEXT_LIMIT, utf16_length)[0]
+        try:
+            await message.edit_text(
+                str(text),
+                parse_mode=ParseMode.HTML,
+                reply_markup=self._keyboard(reply.buttons),
+                disable_web_page_preview=True,
+            )
+        except BadRequest as error:
+            if "not modified" not in str(error).lower():
+                raise
+
+    def _keyboard(self, rows: tuple[tuple[Button, ...], ...]) -> InlineKeyboardMarkup | None:
+        if not rows:
+            return None
+        return InlineKeyboardMarkup(
+            [
+                [
+                    InlineKeyboardButton(button.label, callback_data=self._data(button))
+                    for button in row
+                ]
+                for row in rows
+            ]
+        )
+
+    def _data(self, button: Button) -> str:
+        action = button.action
+        if len(action.encode()) <= CALLBACK_DATA_LIMIT:
+            return action
+        # Too long for Telegram (a long search): keep it here and send a short key.
+        key = f"~{abs(hash(action)) % 10**12:012d}"
+        self._long_actions[key] = action
+        self._long_actions.move_to_end(key)
+        while len(self._long_actions) > 10_000:
+            self._long_actions.popitem(last=False)
+        return key
+
+    async def _set_menus(self) -> None:
+        bot = self._bot()
+        for menu in self.menus:
+            scope: BotCommandScope
+            if menu.scope == "private":
+                scope = BotCommandScopeAllPrivateChats()
+            elif menu.scope == "group":
+                scope = BotCommandScopeAllGroupChats()
+            else:
+                scope = BotCommandScopeChat(menu.scope)
+            commands = [BotCommand(name, description[:256]) for name, description in menu.commands]
+            try:
+                await bot.set_my_commands(commands, scope, menu.language)
+            except BadRequest as error:
+                # A coordinator who never talked to the bot has no chat yet.
+                logger.warning("Telegram: menu for %s not set: %s", menu.scope, error)
+
+    def _bot(self) -> Any:
+        if self._app is None:
+            raise RuntimeError("the Telegram transport is not running")
+        return self._app.bot
+
+    async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        logger.error("Telegram: update failed", exc_info=context.error)
+
+
+def _parse_command(text: str, username: str) -> tuple[str | None, str, bool]:
+    """Split ``/cmd@Bot args``: the command (None if none or for another bot), args, addressed."""
+    words = text[1:].split(maxsplit=1) if text.startswith("/") else []
+    if not words:
+        return None, "", False
+    name, _, target = words[0].partition("@")
+    if not name or (target and target.lower() != username.lower()):
+        return None, "", False
+    return name.lower(), words[1].strip() if len(words) > 1 else "", bool(target)
+
+
+def _file_url(base_url: str) -> str:
+    # https://api.telegram.org/bot -> https://api.telegram.org/file/bot
+    root = base_url.rstrip("/").removesuffix("bot")
+    return f"{root}file/bot"

@@ -1,0 +1,115 @@
+"""Pacing Telegram requests: published rate limits, 429 for the whole bot, retries."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any
+
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
+from telegram.ext import BaseRateLimiter
+
+logger = logging.getLogger(__name__)
+
+JSONResult = bool | dict[str, Any] | list[dict[str, Any]]
+# Requests that put a message into a chat; the others (getUpdates, answerCallbackQuery, ...)
+# do not count against the message limits.
+MESSAGE_METHODS = frozenset(
+    {"sendmessage", "editmessagetext", "editmessagereplymarkup", "senddocument", "sendphoto"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Telegram's published limits for bots, as intervals between two messages."""
+
+    overall: float = 1 / 30
+    private_chat: float = 1.0
+    group_chat: float = 60 / 20
+    network_retries: int = 4
+    retry_after_retries: int = 5
+
+
+class SendPacer(BaseRateLimiter[None]):
+    """Reserve a slot for every message; after a 429 send nothing until it has passed.
+
+    Each message gets the earliest moment that keeps the overall and per-chat intervals,
+    reserved under a lock and waited for outside it, so that one slow chat never holds up
+    the others. A 429 pauses every request of the bot, as Telegram demands.
+    """
+
+    def __init__(
+        self, limits: Limits | None = None, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.limits = limits or Limits()
+        self.clock = clock
+        self._lock = asyncio.Lock()
+        self._next_overall = 0.0
+        self._next_in_chat: dict[int | str, float] = {}
+        self._paused_until = 0.0
+
+    async def initialize(self) -> None:
+        """Nothing to set up."""
+
+    async def shutdown(self) -> None:
+        """Nothing to release."""
+
+    async def process_request(  # noqa: PLR0917 - python-telegram-bot calls it so
+        self,
+        callback: Callable[..., Coroutine[Any, Any, JSONResult]],
+        args: Any,
+        kwargs: dict[str, Any],
+        endpoint: str,
+        data: dict[str, Any],
+        rate_limit_args: None,
+    ) -> JSONResult:
+        """Run one Bot API request within the limits, retrying what may be retried."""
+        counted = endpoint.lower() in MESSAGE_METHODS
+        network_failures = rate_limited = 0
+        while True:
+            await self._wait_for_slot(data.get("chat_id") if counted else None, counted)
+            try:
+                return await callback(*args, **kwargs)
+            except RetryAfter as error:
+                rate_limited += 1
+                pause = error.retry_after
+                seconds = pause if isinstance(pause, int | float) else pause.total_seconds()
+                self._paused_until = max(self._paused_until, self.clock() + seconds)
+                logger.warning("Telegram asked to wait %.0f s (%s)", seconds, endpoint)
+                if rate_limited > self.limits.retry_after_retries:
+                    raise
+            except (Forbidden, BadRequest):
+                raise
+            except NetworkError:
+                # Also 5xx answers and time-outs: wait, then try again a few times.
+                network_failures += 1
+                if network_failures > self.limits.network_retries or endpoint == "getUpdates":
+                    raise
+                await asyncio.sleep(0.5 * 2 ** (network_failures - 1))
+
+    async def _wait_for_slot(self, chat_id: int | str | None, counted: bool) -> None:
+        while True:
+            async with self._lock:
+                now = self.clock()
+                start = max(now, self._paused_until)
+                if counted:
+                    start = max(start, self._next_overall)
+                    if chat_id is not None:
+                        start = max(start, self._next_in_chat.get(chat_id, 0.0))
+                        self._next_in_chat[chat_id] = start + self._interval(chat_id)
+                    self._next_overall = start + self.limits.overall
+            if start > now:
+                await asyncio.sleep(start - now)
+            # A 429 may have come in while this request waited for its slot.
+            if self.clock() >= self._paused_until:
+                return
+
+    def _interval(self, chat_id: int | str) -> float:
+        # Group and channel ids are negative (or @names); private chats are the user's id.
+        private = isinstance(chat_id, int) and chat_id > 0
+        if isinstance(chat_id, str):
+            private = chat_id.lstrip("-").isdigit() and not chat_id.startswith("-")
+        return self.limits.private_chat if private else self.limits.group_chat
