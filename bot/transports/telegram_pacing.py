@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import warnings
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
 from telegram.ext import BaseRateLimiter
+from telegram.warnings import PTBDeprecationWarning
 
 logger = logging.getLogger(__name__)
 
@@ -75,8 +77,7 @@ class SendPacer(BaseRateLimiter[None]):
                 return await callback(*args, **kwargs)
             except RetryAfter as error:
                 rate_limited += 1
-                pause = error.retry_after
-                seconds = pause if isinstance(pause, int | float) else pause.total_seconds()
+                seconds = _seconds(error)
                 self._paused_until = max(self._paused_until, self.clock() + seconds)
                 logger.warning("Telegram asked to wait %.0f s (%s)", seconds, endpoint)
                 if rate_limited > self.limits.retry_after_retries:
@@ -113,3 +114,11 @@ class SendPacer(BaseRateLimiter[None]):
         if isinstance(chat_id, str):
             private = chat_id.lstrip("-").isdigit() and not chat_id.startswith("-")
         return self.limits.private_chat if private else self.limits.group_chat
+
+
+def _seconds(error: RetryAfter) -> float:
+    # retry_after turns from int into timedelta in a coming python-telegram-bot release.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        pause = error.retry_after
+    return float(pause) if isinstance(pause, int | float) else pause.total_seconds()
