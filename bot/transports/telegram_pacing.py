@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
-import warnings
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
 from telegram.ext import BaseRateLimiter
-from telegram.warnings import PTBDeprecationWarning
 
 logger = logging.getLogger(__name__)
+
+# Opt in to what python-telegram-bot 23 will do anyway: durations such as retry_after as
+# timedelta, without a deprecation warning each time Telegram answers 429.
+os.environ.setdefault("PTB_TIMEDELTA", "1")
 
 JSONResult = bool | dict[str, Any] | list[dict[str, Any]]
 # Requests that put a message into a chat; the others (getUpdates, answerCallbackQuery, ...)
@@ -117,8 +120,5 @@ class SendPacer(BaseRateLimiter[None]):
 
 
 def _seconds(error: RetryAfter) -> float:
-    # retry_after turns from int into timedelta in a coming python-telegram-bot release.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", PTBDeprecationWarning)
-        pause = error.retry_after
+    pause = error.retry_after
     return float(pause) if isinstance(pause, int | float) else pause.total_seconds()
