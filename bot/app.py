@@ -13,6 +13,7 @@ from bot.core import Platform, Recipient, Role
 from bot.dispatch import Dispatcher
 from bot.transports import Transport
 from bot.transports.telegram import Menu, TelegramSettings, TelegramTransport
+from bot.transports.telegram_pacing import Limits
 from handlers import meetings, partners, preferences, start, tips
 from storage.db import open_database, session_factory
 from storage.members import mark_unreachable
@@ -103,12 +104,18 @@ def _telegram(app: App, token: str, webhook_secret: str | None) -> TelegramTrans
         if command.group
         for name in (command.name, *command.aliases)
     )
+    limits = section.limits
     return TelegramTransport(
         app.dispatcher.handle,
         settings,
         menus=telegram_menus(app),
         group_commands=group,
         unreachable=lambda recipient: _mark_unreachable(app, recipient),
+        limits=Limits.per_second(
+            limits.messages_per_second,
+            limits.private_chat_messages_per_second,
+            limits.group_messages_per_minute / 60,
+        ),
     )
 
 

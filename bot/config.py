@@ -98,6 +98,14 @@ class Coordinators(_Section):
     matrix: list[MatrixUserId] = []
 
 
+class TelegramLimits(_Section):
+    """How fast the bot may send: Telegram's published limits unless raised for paid broadcasts."""
+
+    messages_per_second: float = Field(default=30, gt=0)
+    private_chat_messages_per_second: float = Field(default=1, gt=0)
+    group_messages_per_minute: float = Field(default=20, gt=0)
+
+
 class Telegram(_Section):
     """The Telegram transport; it runs when KLIMABOT_TELEGRAM_TOKEN is set."""
 
@@ -106,6 +114,7 @@ class Telegram(_Section):
     webhook_url: HttpUrl | None = None
     listen: str = "127.0.0.1"
     port: int = Field(default=8443, ge=1, le=65535)
+    limits: TelegramLimits = TelegramLimits()
 
     @model_validator(mode="after")
     def _webhook_needs_url(self) -> Telegram:

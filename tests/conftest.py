@@ -15,6 +15,8 @@ from bot.dispatch import Dispatcher
 from storage.db import open_database, session_factory
 from tests.helpers import NOW, Chat
 
+pytest_plugins = ["tests.telegram_fixtures"]
+
 
 @pytest.fixture
 async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:

@@ -97,6 +97,7 @@ class TelegramTransport:
         self.limits = limits
         self.username = ""
         self._long_actions: OrderedDict[str, str] = OrderedDict()
+        self._waiting_menus: dict[int, list[Menu]] = {}
         self._app: Application[Any, Any, Any, Any, Any, Any] | None = None
 
     # Lifecycle
@@ -158,6 +159,8 @@ class TelegramTransport:
         if user is None or user.id == ANONYMOUS_ADMIN or message.sender_chat is not None:
             return
         group = message.chat.type != "private"
+        if not group and user.id in self._waiting_menus:
+            await self._set_menus(self._waiting_menus.pop(user.id))
         command, args, addressed = _parse_command(text, self.username)
         if command is None:
             if group:
@@ -290,9 +293,9 @@ class TelegramTransport:
             self._long_actions.popitem(last=False)
         return key
 
-    async def _set_menus(self) -> None:
+    async def _set_menus(self, menus: Sequence[Menu] | None = None) -> None:
         bot = self._bot()
-        for menu in self.menus:
+        for menu in self.menus if menus is None else menus:
             scope: BotCommandScope
             if menu.scope == "private":
                 scope = BotCommandScopeAllPrivateChats()
@@ -300,12 +303,16 @@ class TelegramTransport:
                 scope = BotCommandScopeAllGroupChats()
             else:
                 scope = BotCommandScopeChat(menu.scope)
-            commands = [BotCommand(name, description[:256]) for name, description in menu.commands]
+            commands = [BotCommand(name, text[:256]) for name, text in menu.commands]
             try:
                 await bot.set_my_commands(commands, scope, menu.language)
-            except BadRequest as error:
-                # A coordinator who never talked to the bot has no chat yet.
-                logger.warning("Telegram: menu for %s not set: %s", menu.scope, error)
+            except BadRequest:
+                if isinstance(menu.scope, str):
+                    raise
+                # A coordinator who never wrote to the bot has no chat yet: set their menu
+                # when they first do.
+                logger.info("Telegram: menu for %s waits for their first message", menu.scope)
+                self._waiting_menus.setdefault(menu.scope, []).append(menu)
 
     def _bot(self) -> Any:
         if self._app is None:

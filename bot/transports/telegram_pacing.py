@@ -29,13 +29,23 @@ MESSAGE_METHODS = frozenset(
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """Telegram's published limits for bots, as intervals between two messages."""
+    """Telegram's published limits for bots, as intervals between two messages.
 
-    overall: float = 1 / 30
-    private_chat: float = 1.0
-    group_chat: float = 60 / 20
+    Each keeps a margin, because a request sent on time may still arrive a little early
+    or late after the one before it.
+    """
+
+    overall: float = 1 / 28
+    private_chat: float = 1.1
+    group_chat: float = 60 / 19
     network_retries: int = 4
     retry_after_retries: int = 5
+
+    @classmethod
+    def per_second(cls, overall: float, private_chat: float, group_chat: float) -> Limits:
+        """Return limits from messages per second, keeping the margin of the defaults."""
+        margin = 1.1
+        return cls(margin / overall, margin / private_chat, margin / group_chat)
 
 
 class SendPacer(BaseRateLimiter[None]):
