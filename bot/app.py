@@ -12,6 +12,7 @@ from bot.config import Config, Secrets
 from bot.core import Platform, Recipient, Role
 from bot.dispatch import Dispatcher
 from bot.transports import Transport
+from bot.transports.matrix import MatrixSettings, MatrixTransport
 from bot.transports.telegram import Menu, TelegramSettings, TelegramTransport
 from bot.transports.telegram_pacing import Limits
 from handlers import meetings, partners, preferences, start, tips
@@ -80,7 +81,30 @@ def transports(app: App, secrets: Secrets) -> list[Transport]:
     found: list[Transport] = []
     if secrets.telegram_token:
         found.append(_telegram(app, secrets.telegram_token, secrets.telegram_webhook_secret))
+    if secrets.matrix_access_token or secrets.matrix_password:
+        found.append(_matrix(app, secrets))
     return found
+
+
+def _matrix(app: App, secrets: Secrets) -> MatrixTransport:
+    section = app.config.matrix
+    if section.homeserver is None or section.user_id is None:
+        raise SetupError(
+            i18n._("Matrix needs matrix.homeserver and matrix.user_id in the configuration.")
+        )
+    settings = MatrixSettings(
+        homeserver=str(section.homeserver).rstrip("/"),
+        user_id=section.user_id,
+        data_dir=section.data_dir,
+        access_token=secrets.matrix_access_token,
+        password=secrets.matrix_password,
+    )
+    return MatrixTransport(
+        app.dispatcher.handle,
+        settings,
+        coordinators=frozenset(app.config.coordinators.matrix),
+        unreachable=lambda recipient: _mark_unreachable(app, recipient),
+    )
 
 
 def _telegram(app: App, token: str, webhook_secret: str | None) -> TelegramTransport:

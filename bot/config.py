@@ -130,6 +130,7 @@ class Matrix(_Section):
 
     homeserver: HttpUrl | None = None
     user_id: MatrixUserId | None = None
+    data_dir: Path = Path("matrix-data")
 
 
 class Config(_Section):
@@ -227,7 +228,12 @@ def parse_config(text: str, path: Path) -> Config:
 
 
 def _resolve_database(config: Config, path: Path) -> Config:
-    # A relative SQLite path is relative to the config file's folder, not the cwd.
+    # Relative paths are relative to the config file's folder, not the cwd.
+    if not config.matrix.data_dir.is_absolute():
+        matrix = config.matrix.model_copy(
+            update={"data_dir": (path.parent / config.matrix.data_dir).resolve()}
+        )
+        config = config.model_copy(update={"matrix": matrix})
     url = make_url(config.database.url)
     database = url.database
     if url.get_backend_name() != "sqlite" or not database or database == ":memory:":

@@ -1,0 +1,412 @@
+"""The Matrix transport: a mautrix client with end-to-end encryption, in the shared loop."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import time
+import unicodedata
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from markupsafe import escape
+from mautrix.client import Client
+from mautrix.crypto import OlmMachine, PgCryptoStateStore, PgCryptoStore
+from mautrix.crypto.attachments import encrypt_attachment
+from mautrix.errors import MatrixError
+from mautrix.types import (
+    EncryptedEvent,
+    EventID,
+    EventType,
+    FileInfo,
+    Filter,
+    Format,
+    MediaMessageEventContent,
+    Membership,
+    MemberStateEventContent,
+    MessageEvent,
+    MessageType,
+    ReactionEvent,
+    RoomEventFilter,
+    RoomFilter,
+    RoomID,
+    StateFilter,
+    StrippedStateEvent,
+    TextMessageEventContent,
+    UserID,
+)
+from mautrix.util.async_db import Database
+
+from bot.core import (
+    Button,
+    ChatId,
+    Platform,
+    Recipient,
+    Reply,
+    Request,
+    Sender,
+    UserId,
+    parse_action,
+)
+from bot.markup import split_markup, to_plain
+from bot.transports import RequestHandler
+from bot.transports.matrix_api import PacedHTTPAPI
+
+logger = logging.getLogger(__name__)
+
+# Where a reply keeps its reaction buttons, so a tap works after a restart too.
+BUTTONS_KEY = "org.klimabot.buttons"
+TEXT_LIMIT = 30_000  # well below Matrix's 64 KiB event limit, HTML included
+COMMAND = re.compile(r"^[!/](?P<name>[^\s@:]+)(?:\s+(?P<args>.*))?$", re.DOTALL)
+PICKLE_KEY = "klimabot-olm-pickles"
+
+
+@dataclass(frozen=True, slots=True)
+class MatrixSettings:
+    """The bot account, its secret and where its keys and sync state live."""
+
+    homeserver: str
+    user_id: str
+    data_dir: Path
+    access_token: str | None = None
+    password: str | None = None
+    device_name: str = "Klimabot"
+
+
+class MatrixTransport:
+    """Serve members on Matrix: direct chats (encrypted or not) and group rooms."""
+
+    platform = Platform.MATRIX
+
+    def __init__(
+        self,
+        handle: RequestHandler,
+        settings: MatrixSettings,
+        *,
+        coordinators: frozenset[str] = frozenset(),
+        unreachable: Callable[[Recipient], Awaitable[None]] | None = None,
+    ) -> None:
+        self.handle = handle
+        self.settings = settings
+        self.coordinators = coordinators
+        self.unreachable = unreachable
+        self.client: Client | None = None
+        self._databases: list[Database] = []
+        self._sync: asyncio.Future[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._history_before = 0
+
+    # Lifecycle
+
+    async def start(self) -> None:
+        """Log in (once), load the device keys, and begin syncing."""
+        settings = self.settings
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        state_db = await self._database("state.db", PgCryptoStateStore.upgrade_table)
+        crypto_db = await self._database("crypto.db", PgCryptoStore.upgrade_table)
+        state_store = PgCryptoStateStore(state_db)
+        crypto_store = PgCryptoStore(settings.user_id, PICKLE_KEY, crypto_db)
+        token, device_id = await self._session()
+        api = PacedHTTPAPI(settings.homeserver, token)
+        client = Client(
+            mxid=UserID(settings.user_id),
+            device_id=device_id,
+            api=api,
+            state_store=state_store,
+            sync_store=crypto_store,
+        )
+        crypto = OlmMachine(client, crypto_store, state_store)
+        client.crypto = crypto
+        await crypto.load()
+        if crypto.account is None or not crypto.account.shared:
+            await crypto.share_keys()
+        # The very first sync hands over the rooms' history, which is not for us to answer;
+        # later starts continue from the stored sync token and miss nothing.
+        self._history_before = (
+            int(time.time() * 1000) if await crypto_store.get_next_batch() is None else 0
+        )
+        client.add_event_handler(EventType.ROOM_MEMBER, self._on_member)
+        client.add_event_handler(EventType.ROOM_MESSAGE, self._on_message)
+        client.add_event_handler(EventType.REACTION, self._on_reaction)
+        self.client = client
+        self._sync = client.start(_sync_filter())
+        logger.info("Matrix: serving as %s (device %s)", settings.user_id, device_id)
+
+    async def stop(self) -> None:
+        """Stop syncing, finish the events in hand, and close the stores."""
+        client, self.client = self.client, None
+        if client is not None:
+            client.stop()
+            if self._tasks:
+                await asyncio.gather(*self._tasks, return_exceptions=True)
+            if self._sync is not None:
+                await asyncio.gather(self._sync, return_exceptions=True)
+            await client.api.session.close()
+        for database in self._databases:
+            await database.stop()
+        self._databases.clear()
+
+    async def _database(self, name: str, upgrade_table: Any) -> Database:
+        path = self.settings.data_dir / name
+        database = Database.create(f"sqlite:{path}", upgrade_table=upgrade_table)
+        await database.start()
+        self._databases.append(database)
+        return database
+
+    async def _session(self) -> tuple[str, Any]:
+        """Return the access token and device id, logging in with the password only once."""
+        settings = self.settings
+        saved = settings.data_dir / "session.json"
+        if settings.access_token:
+            api = PacedHTTPAPI(settings.homeserver, settings.access_token)
+            try:
+                whoami = await Client(api=api).whoami()
+            finally:
+                await api.session.close()
+            return settings.access_token, whoami.device_id
+        if saved.exists():
+            session = json.loads(saved.read_text(encoding="utf-8"))
+            return str(session["access_token"]), session["device_id"]
+        if not settings.password:
+            raise RuntimeError("no Matrix access token or password")
+        api = PacedHTTPAPI(settings.homeserver)
+        try:
+            login = await Client(mxid=UserID(settings.user_id), api=api).login(
+                password=settings.password, device_name=settings.device_name
+            )
+        finally:
+            await api.session.close()
+        # The device (and with it the keys members have seen) stays the same next time.
+        saved.touch(mode=0o600)
+        saved.write_text(
+            json.dumps({"access_token": login.access_token, "device_id": login.device_id}),
+            encoding="utf-8",
+        )
+        return login.access_token, login.device_id
+
+    # Inbound
+
+    def _spawn(self, work: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _on_member(self, event: StrippedStateEvent) -> None:
+        client = self.client
+        if client is None or event.state_key != client.mxid:
+            return
+        content = event.content
+        if not isinstance(content, MemberStateEventContent):
+            return
+        if content.membership != Membership.INVITE:
+            return
+        direct = bool(content.is_direct)
+        if not direct and event.sender not in self.coordinators:
+            logger.info(
+                "Matrix: %s invited the bot to %s; only coordinators may",
+                event.sender,
+                event.room_id,
+            )
+            await client.leave_room(event.room_id)
+            return
+        await client.join_room(event.room_id)
+        if direct:
+            # A new direct chat: greet the member the way /start does.
+            request = self._request(event.room_id, event.sender, "start", "", group=False)
+            await self._answer(event.room_id, request, f"greet-{event.room_id}")
+
+    async def _on_message(self, event: MessageEvent) -> None:
+        client = self.client
+        if client is None or event.sender == client.mxid:
+            return
+        content = event.content
+        if content.msgtype not in (MessageType.TEXT, MessageType.EMOTE):
+            return
+        if event.timestamp < self._history_before:
+            return
+        text = _without_reply_fallback(content.body or "")
+        group = await self._is_group(event.room_id)
+        match = COMMAND.match(text.strip())
+        if match is None and group:
+            return
+        command = match["name"].lower() if match else ""
+        args = (match["args"] or "").strip() if match else text.strip()
+        request = self._request(event.room_id, event.sender, command, args, group=group)
+        self._spawn(self._answer(event.room_id, request, f"reply-{event.event_id}"))
+
+    async def _on_reaction(self, event: ReactionEvent) -> None:
+        client = self.client
+        if client is None or event.sender == client.mxid:
+            return
+        relation = event.content.relates_to
+        if relation.event_id is None or not relation.key:
+            return
+        target = await self._event(event.room_id, relation.event_id)
+        if target is None or target.sender != client.mxid:
+            return
+        actions = target.content.get(BUTTONS_KEY) if hasattr(target.content, "get") else None
+        action = actions.get(relation.key) if isinstance(actions, dict) else None
+        if not isinstance(action, str):
+            return
+        command, args = parse_action(action)
+        request = self._request(
+            event.room_id,
+            event.sender,
+            command,
+            args,
+            group=await self._is_group(event.room_id),
+            via_button=True,
+        )
+        self._spawn(self._answer(event.room_id, request, f"press-{event.event_id}"))
+
+    def _request(
+        self,
+        room_id: RoomID,
+        sender: UserID,
+        command: str,
+        args: str,
+        *,
+        group: bool,
+        via_button: bool = False,
+    ) -> Request:
+        return Request(
+            Platform.MATRIX,
+            ChatId(room_id),
+            Sender(UserId(sender), sender),
+            command,
+            args,
+            is_group=group,
+            via_button=via_button,
+        )
+
+    async def _answer(self, room_id: RoomID, request: Request, txn: str) -> None:
+        try:
+            reply = await self.handle(request)
+            if reply is None or (request.is_group and reply.is_error):
+                return
+            await self._deliver(room_id, reply, txn)
+        except Exception:
+            logger.exception("Matrix: answering in %s failed", room_id)
+
+    def _state_store(self) -> Any:
+        assert self.client is not None
+        assert self.client.state_store is not None
+        return self.client.state_store
+
+    async def _is_group(self, room_id: RoomID) -> bool:
+        members = await self._state_store().get_members(room_id)
+        return len(members) > 2
+
+    async def _event(self, room_id: RoomID, event_id: EventID) -> Any:
+        client = self.client
+        assert client is not None
+        try:
+            event = await client.get_event(room_id, event_id)
+            if isinstance(event, EncryptedEvent) and client.crypto is not None:
+                return await client.crypto.decrypt_megolm_event(event)
+        except MatrixError as error:
+            logger.info("Matrix: cannot read %s: %s", event_id, error)
+            return None
+        return event
+
+    # Outbound
+
+    async def send(self, recipient: Recipient, reply: Reply) -> None:
+        """Push a message into one room, e.g. an announcement."""
+        await self._deliver(RoomID(recipient.chat_id), reply, None)
+
+    async def _deliver(self, room_id: RoomID, reply: Reply, txn: str | None) -> None:
+        client = self.client
+        assert client is not None
+        parts = split_markup(reply.text, TEXT_LIMIT)
+        reactions, hints = _buttons(reply.buttons)
+        for index, part in enumerate(parts):
+            last = index == len(parts) - 1
+            content = _notice(part, hints if last else [])
+            if last and reactions:
+                content[BUTTONS_KEY] = {key: button.action for key, button in reactions}
+            event_id = await client.send_message_event(
+                room_id,
+                EventType.ROOM_MESSAGE,
+                content,
+                txn_id=f"{txn}-{index}" if txn else None,
+            )
+        for key, _button in reactions:
+            await client.react(room_id, event_id, key)
+        for number, attachment in enumerate(reply.attachments):
+            await self._send_file(
+                room_id,
+                attachment.filename,
+                attachment.mime_type,
+                attachment.data,
+                f"{txn}-file-{number}" if txn else None,
+            )
+
+    async def _send_file(
+        self, room_id: RoomID, name: str, mime: str, data: bytes, txn: str | None
+    ) -> None:
+        client = self.client
+        assert client is not None
+        content = MediaMessageEventContent(
+            msgtype=MessageType.IMAGE if mime.startswith("image/") else MessageType.FILE,
+            body=name,
+            info=FileInfo(mimetype=mime, size=len(data)),
+        )
+        if await self._state_store().is_encrypted(room_id):
+            encrypted, file = encrypt_attachment(data)
+            file.url = await client.upload_media(encrypted, "application/octet-stream", name)
+            content.file = file
+        else:
+            content.url = await client.upload_media(data, mime, name)
+        await client.send_message_event(room_id, EventType.ROOM_MESSAGE, content, txn_id=txn)
+
+
+def _notice(text: Any, hints: list[Button]) -> TextMessageEventContent:
+    html = str(text).replace("\n", "<br/>")
+    plain = to_plain(text)
+    if hints:
+        commands = [f"!{button.command_line[1:]}" for button in hints]
+        html += "<br/>" + " · ".join(f"<code>{escape(line)}</code>" for line in commands)
+        plain += "\n" + " · ".join(commands)
+    return TextMessageEventContent(
+        msgtype=MessageType.NOTICE, body=plain, format=Format.HTML, formatted_body=html
+    )
+
+
+def _buttons(
+    rows: tuple[tuple[Button, ...], ...],
+) -> tuple[list[tuple[str, Button]], list[Button]]:
+    """Split buttons into reactions (labels that start with an emoji) and command hints."""
+    reactions: list[tuple[str, Button]] = []
+    hints: list[Button] = []
+    for button in (button for row in rows for button in row):
+        first = button.label[:1]
+        if first and unicodedata.category(first) == "So" and first not in dict(reactions):
+            reactions.append((first, button))
+        else:
+            hints.append(button)
+    return reactions, hints
+
+
+def _without_reply_fallback(body: str) -> str:
+    # Replies quote the original in lines starting with "> ", then a blank line.
+    lines = body.split("\n")
+    while lines and lines[0].startswith("> "):
+        lines.pop(0)
+    if lines and not lines[0].strip():
+        lines.pop(0)
+    return "\n".join(lines)
+
+
+def _sync_filter() -> Filter:
+    # Only what the bot acts on, and enough timeline per room for a burst of commands.
+    return Filter(
+        room=RoomFilter(
+            timeline=RoomEventFilter(limit=100),
+            state=StateFilter(lazy_load_members=False),
+        ),
+    )
