@@ -15,14 +15,21 @@ from bot.transports import Transport
 from bot.transports.matrix import MatrixSettings, MatrixTransport
 from bot.transports.telegram import Menu, TelegramSettings, TelegramTransport
 from bot.transports.telegram_pacing import Limits
-from handlers import meetings, partners, preferences, start, tips
+from handlers import accounts, meetings, partners, preferences, start, tips
 from storage.db import open_database, session_factory
 from storage.members import mark_unreachable
 from storage.models import utcnow
 
 logger = logging.getLogger(__name__)
 
-ROUTERS = (start.router, meetings.router, tips.router, partners.router, preferences.router)
+ROUTERS = (
+    start.router,
+    meetings.router,
+    tips.router,
+    partners.router,
+    preferences.router,
+    accounts.router,
+)
 
 
 @dataclass(frozen=True, slots=True)

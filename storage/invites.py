@@ -25,7 +25,8 @@ class InviteRefused(enum.Enum):
     EXPIRED = "expired"
 
 
-def _new_code() -> str:
+def new_code() -> str:
+    """Return a fresh random code such as ``K7QM-3XPA``."""
     raw = "".join(secrets.choice(ALPHABET) for _ in range(8))
     return f"{raw[:4]}-{raw[4:]}"
 
@@ -41,7 +42,7 @@ async def create_invite(
 ) -> InviteCode:
     """Create a one-time invite code for a partner's people."""
     invite = InviteCode(
-        code=_new_code(),
+        code=new_code(),
         partner_id=partner.id,
         created_by=created_by,
         created_at=now,

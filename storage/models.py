@@ -171,6 +171,18 @@ class InviteCode(Base):
     partner: Mapped[Partner] = relationship(lazy="raise")
 
 
+class LinkCode(Base):
+    """A one-time code that joins a member's account on another platform to them."""
+
+    __tablename__ = "link_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    expires_at: Mapped[dt.datetime]
+    used_at: Mapped[dt.datetime | None]
+
+
 class Meeting(Base):
     """A network meeting, in person or online."""
 
