@@ -3,21 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
-import os
-import signal
 import socket
-import sqlite3
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
 import pytest
 
-from storage.db import open_database, session_factory
-from storage.demo import load_demo
-from storage.models import Tip
+from tests.bot_process import BotProcess
 from tests.telegram_fixtures import TOKEN
 from tests.telegram_peer import BotMessage, PeerUser, TelegramPeer
 
@@ -32,91 +25,23 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-class BotProcess:
-    """`klimabot run` in its own process, configured for the peer, with its own database."""
-
-    def __init__(self, folder: Path, peer: TelegramPeer, mode: str) -> None:
-        self.folder, self.peer, self.mode = folder, peer, mode
-        self.database = folder / "klimabot.db"
-        self.port = free_port()
-        self.webhook_url = f"http://127.0.0.1:{self.port}/telegram/hook"
-        webhook = (
-            f"  webhook_url: {self.webhook_url}\n  listen: 127.0.0.1\n  port: {self.port}\n"
-            if mode == "webhook"
-            else ""
-        )
-        self.config = folder / "config.yaml"
-        self.config.write_text(
-            f"database:\n  url: sqlite+aiosqlite:///{self.database}\n"
-            f"coordinators:\n  telegram: [{COORDINATOR}]\n"
-            f"telegram:\n  base_url: {peer.base_url}\n  mode: {mode}\n{webhook}",
-            encoding="utf-8",
-        )
-        self.process: asyncio.subprocess.Process | None = None
-        self.log: list[str] = []
-        self._reader: asyncio.Task[None] | None = None
-
-    async def load_demo(self) -> None:
-        engine = await open_database(f"sqlite+aiosqlite:///{self.database}")
-        async with session_factory(engine)() as session:
-            from zoneinfo import ZoneInfo
-
-            await load_demo(session, dt.datetime.now(dt.UTC).date(), ZoneInfo(TZ))
-            session.add(
-                Tip(
-                    partner_id=1,
-                    title="Ein sehr langer Erfahrungsbericht",
-                    category="energy",
-                    text=" ".join(["Druckluft & <Leckagen> 😀"] * 400),
-                )
-            )
-            await session.commit()
-        await engine.dispose()
-
-    async def start(self) -> None:
-        environment = {k: v for k, v in os.environ.items() if not k.startswith("KLIMABOT_")}
-        environment.update(KLIMABOT_TELEGRAM_TOKEN=TOKEN, LANG="C.UTF-8", LC_ALL="")
-        if self.mode == "webhook":
-            environment["KLIMABOT_TELEGRAM_WEBHOOK_SECRET"] = SECRET
-        self.process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
-            "run",
-            "--config",
-            str(self.config),
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE,
-            env=environment,
-        )
-        self._reader = asyncio.create_task(self._read())
-        for _ in range(300):
-            if any("Klimabot läuft" in line for line in self.log):
-                return
-            if self.process.returncode is not None:
-                break
-            await asyncio.sleep(0.05)
-        raise AssertionError("klimabot run did not start:\n" + "\n".join(self.log))
-
-    async def _read(self) -> None:
-        assert self.process is not None
-        assert self.process.stderr is not None
-        async for line in self.process.stderr:
-            self.log.append(line.decode(errors="replace").rstrip())
-
-    async def stop(self) -> int:
-        assert self.process is not None
-        if self.process.returncode is None:
-            self.process.send_signal(signal.SIGTERM)
-        code = await asyncio.wait_for(self.process.wait(), 30)
-        if self._reader is not None:
-            await self._reader
-        return code
-
-    def rows(self, query: str) -> list[tuple[object, ...]]:
-        with sqlite3.connect(self.database) as connection:
-            return connection.execute(query).fetchall()
+def telegram_bot(folder: Path, peer: TelegramPeer, mode: str = "polling") -> BotProcess:
+    """A bot process configured for the peer, in polling or webhook mode."""
+    port = free_port()
+    webhook = f"http://127.0.0.1:{port}/telegram/hook"
+    extra = f"  webhook_url: {webhook}\n  listen: 127.0.0.1\n  port: {port}\n"
+    environment = {"KLIMABOT_TELEGRAM_TOKEN": TOKEN}
+    if mode == "webhook":
+        environment["KLIMABOT_TELEGRAM_WEBHOOK_SECRET"] = SECRET
+    bot = BotProcess(
+        folder,
+        f"coordinators:\n  telegram: [{COORDINATOR}]\n"
+        f"telegram:\n  base_url: {peer.base_url}\n  mode: {mode}\n"
+        + (extra if mode == "webhook" else ""),
+        environment,
+    )
+    bot.webhook_url = webhook
+    return bot
 
 
 @pytest.fixture
@@ -126,7 +51,7 @@ def peer(telegram_peer: TelegramPeer) -> TelegramPeer:
 
 
 async def running_bot(tmp_path: Path, peer: TelegramPeer, mode: str = "polling") -> BotProcess:
-    bot = BotProcess(tmp_path, peer, mode)
+    bot = telegram_bot(tmp_path, peer, mode)
     await bot.load_demo()
     await bot.start()
     return bot
@@ -411,6 +336,7 @@ async def test_a_webhook_request_without_the_secret_is_refused(
     }
     async with aiohttp.ClientSession() as session:
         for headers in ({}, {"X-Telegram-Bot-Api-Secret-Token": "wrong"}):
+            assert bot.webhook_url is not None
             async with session.post(bot.webhook_url, json=forged, headers=headers) as answer:
                 assert answer.status == 403
     await asyncio.sleep(0.5)

@@ -1,0 +1,99 @@
+"""The real `klimabot run` process for end-to-end tests, with its own config and database."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import os
+import signal
+import sqlite3
+import sys
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from storage.db import open_database, session_factory
+from storage.demo import load_demo
+from storage.models import Category, Tip
+
+READY = "Klimabot läuft"
+
+
+class BotProcess:
+    """`klimabot run` in its own process; the test writes the config's platform sections."""
+
+    def __init__(self, folder: Path, sections: str, environment: dict[str, str]) -> None:
+        self.folder = folder
+        self.database = folder / "klimabot.db"
+        self.config = folder / "config.yaml"
+        self.config.write_text(
+            f"database:\n  url: sqlite+aiosqlite:///{self.database}\n{sections}",
+            encoding="utf-8",
+        )
+        self.environment = environment
+        self.webhook_url: str | None = None  # where a Telegram webhook bot listens
+        self.process: asyncio.subprocess.Process | None = None
+        self.log: list[str] = []
+        self._reader: asyncio.Task[None] | None = None
+
+    async def load_demo(self) -> None:
+        """Load the demo network, plus one tip too long for a single chat message."""
+        engine = await open_database(f"sqlite+aiosqlite:///{self.database}")
+        async with session_factory(engine)() as session:
+            await load_demo(session, dt.datetime.now(dt.UTC).date(), ZoneInfo("Europe/Berlin"))
+            session.add(
+                Tip(
+                    partner_id=1,
+                    title="Ein sehr langer Erfahrungsbericht",
+                    category=Category.ENERGY,
+                    text=" ".join(["Druckluft & <Leckagen> 😀"] * 400),
+                )
+            )
+            await session.commit()
+        await engine.dispose()
+
+    async def start(self) -> None:
+        """Start the process and wait until it says it is running."""
+        environment = {k: v for k, v in os.environ.items() if not k.startswith("KLIMABOT_")}
+        environment.update(LANG="C.UTF-8", LC_ALL="", **self.environment)
+        self.log.clear()
+        self.process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot",
+            "run",
+            "--config",
+            str(self.config),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+            env=environment,
+        )
+        self._reader = asyncio.create_task(self._read())
+        for _ in range(600):
+            if any(READY in line for line in self.log):
+                return
+            if self.process.returncode is not None:
+                break
+            await asyncio.sleep(0.05)
+        raise AssertionError("klimabot run did not start:\n" + "\n".join(self.log))
+
+    async def _read(self) -> None:
+        assert self.process is not None
+        assert self.process.stderr is not None
+        async for line in self.process.stderr:
+            self.log.append(line.decode(errors="replace").rstrip())
+
+    async def stop(self) -> int:
+        """Stop the process with SIGTERM, as a service manager does, and return its status."""
+        assert self.process is not None
+        if self.process.returncode is None:
+            self.process.send_signal(signal.SIGTERM)
+        code = await asyncio.wait_for(self.process.wait(), 30)
+        if self._reader is not None:
+            await self._reader
+        return code
+
+    def rows(self, query: str) -> list[tuple[object, ...]]:
+        """Return what the bot's database holds now."""
+        with sqlite3.connect(self.database) as connection:
+            return connection.execute(query).fetchall()
