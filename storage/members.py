@@ -72,6 +72,8 @@ async def mark_reachable(session: AsyncSession, platform: str, user_id: str) -> 
 async def subscribe(session: AsyncSession, member_id: int, topics: Iterable[Topic]) -> None:
     """Subscribe a member to topics; topics already subscribed stay as they are."""
     rows = [{"member_id": member_id, "topic": topic} for topic in topics]
+    if not rows:
+        return
     if dialect_name(session) == "sqlite":
         await session.execute(sqlite_insert(Subscription).on_conflict_do_nothing(), rows)
         return

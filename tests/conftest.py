@@ -15,7 +15,7 @@ from bot.dispatch import Dispatcher
 from storage.db import open_database, session_factory
 from tests.helpers import NOW, Chat
 
-pytest_plugins = ["tests.telegram_fixtures"]
+pytest_plugins = ["tests.telegram_fixtures", "tests.matrix_fixtures"]
 
 
 @pytest.fixture

@@ -106,8 +106,10 @@ class MatrixTransport:
         """Log in (once), load the device keys, and begin syncing."""
         settings = self.settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        state_db = await self._database("state.db", PgCryptoStateStore.upgrade_table)
-        crypto_db = await self._database("crypto.db", PgCryptoStore.upgrade_table)
+        # One SQLite file for both stores: mautrix hands a connection down the call chain,
+        # and a store must never receive the other one's connection to another file.
+        state_db = await self._database(PgCryptoStateStore.upgrade_table)
+        crypto_db = await self._database(PgCryptoStore.upgrade_table, shared=state_db)
         state_store = PgCryptoStateStore(state_db)
         crypto_store = PgCryptoStore(settings.user_id, PICKLE_KEY, crypto_db)
         token, device_id = await self._session()
@@ -146,13 +148,15 @@ class MatrixTransport:
             if self._sync is not None:
                 await asyncio.gather(self._sync, return_exceptions=True)
             await client.api.session.close()
-        for database in self._databases:
+        for database in reversed(self._databases):
             await database.stop()
         self._databases.clear()
 
-    async def _database(self, name: str, upgrade_table: Any) -> Database:
-        path = self.settings.data_dir / name
+    async def _database(self, upgrade_table: Any, shared: Database | None = None) -> Database:
+        path = self.settings.data_dir / "matrix.db"
         database = Database.create(f"sqlite:{path}", upgrade_table=upgrade_table)
+        if shared is not None:
+            database.override_pool(shared)
         await database.start()
         self._databases.append(database)
         return database

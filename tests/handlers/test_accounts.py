@@ -63,3 +63,14 @@ async def test_codes_are_one_time_and_expire(dispatcher: Dispatcher, sessions: S
         "Dieser Verbindungscode ist ungültig. Bitte prüfen Sie ihn."
     )
     assert await stored(sessions, select(func.count()).select_from(Member)) == [(2,)]
+
+
+async def test_linking_a_new_account_without_any_choices(
+    dispatcher: Dispatcher, sessions: Sessions
+) -> None:
+    telegram = Chat(dispatcher, "4244", platform=Platform.TELEGRAM)
+    matrix = Chat(dispatcher, "@neu:example.org", platform=Platform.MATRIX)
+    await matrix.send("/start")
+    code = (await telegram.send("/link")).split("Verbindungscode: ")[1].split("\n")[0]
+    assert (await matrix.send(f"/link {code}")).startswith("Verbunden:")
+    assert await stored(sessions, select(func.count()).select_from(Member)) == [(1,)]
