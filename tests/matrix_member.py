@@ -228,7 +228,7 @@ class MatrixMember:
         """Wait until user_id has joined room_id, as the server tells it."""
         # The server is asked, not the sync stream, so a join is seen however syncs interleave.
         for _ in range(int(within / 0.05)):
-            if UserID(user_id) in await self.client.get_joined_members(room_id):
+            if UserID(user_id) in await self.client.get_joined_members(RoomID(room_id)):
                 return
             await asyncio.sleep(0.05)
         raise TimeoutError(f"{user_id} did not join {room_id} in {within} s")
@@ -241,16 +241,16 @@ class MatrixMember:
         html: str | None = None,
         wait_for_devices: bool = True,
     ) -> EventID:
-        """Send an m.text message, encrypted for every device in an encrypted room."""
+        """Send an m.text message; in an encrypted room, first wait for the others' devices."""
         if wait_for_devices and await self._is_encrypted(room_id):
             await self._learn_devices(room_id)
-        return await self.client.send_text(room_id, text, html=html)
+        return await self.client.send_text(RoomID(room_id), text, html=html)
 
     async def react(self, room_id: str, event_id: str, key: str) -> EventID:
         """React to an event with key; encrypted in encrypted rooms, as Element does."""
         if await self._is_encrypted(room_id):
             await self._learn_devices(room_id)
-        return await self.client.react(room_id, event_id, key)
+        return await self.client.react(RoomID(room_id), EventID(event_id), key)
 
     async def next_message(
         self, room_id: str, *, sender: str | None = None, within: float = 10.0
@@ -259,11 +259,14 @@ class MatrixMember:
         try:
             async with asyncio.timeout(within):
                 while True:
-                    for arrival in self._inbox[room_id]:
+                    for arrival in self._inbox[RoomID(room_id)]:
                         if arrival.taken or not self._wanted(arrival.sender, sender):
                             continue
-                        message = await arrival.message
-                        arrival.taken = True
+                        try:
+                            # Shielded: a timeout here must not cancel a decryption under way.
+                            message = await asyncio.shield(arrival.message)
+                        finally:
+                            arrival.taken = arrival.message.done()
                         if message is not None:
                             return message
                     self._arrived.clear()
@@ -272,9 +275,7 @@ class MatrixMember:
             who = sender or "anyone"
             raise TimeoutError(f"No message from {who} in {room_id} in {within} s") from None
 
-    async def history(
-        self, room_id: str, *, sender: str | None = None
-    ) -> list[ReceivedMessage]:
+    async def history(self, room_id: str, *, sender: str | None = None) -> list[ReceivedMessage]:
         """Read the room's messages from the server with /messages, oldest first, decrypted."""
         raw_events: list[dict[str, Any]] = []
         query = {"dir": "b", "limit": str(HISTORY_PAGE)}
@@ -304,7 +305,8 @@ class MatrixMember:
     def _wanted(self, actual: UserID, sender: str | None) -> bool:
         return actual == sender if sender is not None else actual != self.user_id
 
-    async def _is_encrypted(self, room_id: str) -> bool:
+    async def _is_encrypted(self, room: str) -> bool:
+        room_id = RoomID(room)
         encrypted = await self.rooms.is_encrypted(room_id)
         if encrypted is None:
             state = await self.client.get_state(room_id)
@@ -312,11 +314,11 @@ class MatrixMember:
             self.rooms.mark_encryption(room_id, encrypted=encrypted)
         return encrypted
 
-    async def _learn_devices(self, room_id: str) -> None:
+    async def _learn_devices(self, room: str) -> None:
         # Element asks /keys/query about members it does not track yet; without that, the room
         # key of a peer that joined a moment ago would go to none of its devices.
         store = self.crypto.crypto_store
-        joined = await self.client.get_joined_members(room_id)
+        joined = await self.client.get_joined_members(RoomID(room))
         others = [user for user in joined if user != self.user_id]
         for attempt in range(int(DEVICE_WAIT / 0.1)):
             unknown = [user for user in others if not await store.get_devices(user)]
@@ -325,7 +327,7 @@ class MatrixMember:
             if attempt:
                 await asyncio.sleep(0.1)
             await self.crypto._fetch_keys(unknown, include_untracked=True)
-        raise TimeoutError(f"{unknown} in {room_id} have no device keys after {DEVICE_WAIT} s")
+        raise TimeoutError(f"{unknown} in {room} have no device keys after {DEVICE_WAIT} s")
 
     def _expect(self, room_id: RoomID, sender: UserID) -> asyncio.Future[ReceivedMessage | None]:
         # Called before the first await of a handler, so arrivals keep the timeline's order.

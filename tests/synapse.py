@@ -403,3 +403,14 @@ def _locked(path: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def main() -> None:
+    """Install Synapse and its config template ahead of the tests, as CI does."""
+    started = time.monotonic()
+    template = ensure_synapse_template(ensure_synapse_venv())
+    print(f"Synapse {SYNAPSE_VERSION} ready in {time.monotonic() - started:.1f} s: {template}")
+
+
+if __name__ == "__main__":
+    main()

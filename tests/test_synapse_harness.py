@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import socket
 from pathlib import Path
 from typing import Any
@@ -66,10 +67,11 @@ async def test_registered_user_is_logged_in_with_a_device(
 
 
 async def test_registering_the_same_name_twice_fails(synapse: Synapse) -> None:
-    await synapse.register("twice", "password-one")
+    name = f"twice-{secrets.token_hex(4)}"
+    await synapse.register(name, "password-one")
 
     with pytest.raises(RuntimeError, match="M_USER_IN_USE"):
-        await synapse.register("twice", "password-two")
+        await synapse.register(name, "password-two")
 
 
 async def test_encrypted_dm_arrives_encrypted_and_is_decrypted(
@@ -195,7 +197,8 @@ async def test_next_message_times_out_with_who_was_awaited(
 async def test_default_message_limit_answers_limit_exceeded(
     synapse_default_limits: Synapse,
 ) -> None:
-    _, token, _ = await synapse_default_limits.register("burst", "burst-password")
+    name = f"burst-{secrets.token_hex(4)}"
+    _, token, _ = await synapse_default_limits.register(name, "burst-password")
 
     answers = await send_burst(synapse_default_limits, token, 15)
 

@@ -15,9 +15,10 @@ from typing import Any
 
 from markupsafe import escape
 from mautrix.client import Client
+from mautrix.client.encryption_manager import DecryptionDispatcher
 from mautrix.crypto import OlmMachine, PgCryptoStateStore, PgCryptoStore
 from mautrix.crypto.attachments import encrypt_attachment
-from mautrix.errors import MatrixError
+from mautrix.errors import DecryptionError, MatrixError, SessionNotFound
 from mautrix.types import (
     EncryptedEvent,
     EventID,
@@ -36,6 +37,7 @@ from mautrix.types import (
     RoomID,
     StateFilter,
     StrippedStateEvent,
+    SyncStream,
     TextMessageEventContent,
     UserID,
 )
@@ -63,6 +65,7 @@ BUTTONS_KEY = "org.klimabot.buttons"
 TEXT_LIMIT = 30_000  # well below Matrix's 64 KiB event limit, HTML included
 COMMAND = re.compile(r"^[!/](?P<name>[^\s@:]+)(?:\s+(?P<args>.*))?$", re.DOTALL)
 PICKLE_KEY = "klimabot-olm-pickles"
+KEY_WAIT = 10.0  # seconds to wait for a megolm key that is still on its way
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +126,8 @@ class MatrixTransport:
         )
         crypto = OlmMachine(client, crypto_store, state_store)
         client.crypto = crypto
+        client.remove_dispatcher(DecryptionDispatcher)
+        client.add_dispatcher(PatientDecryption)
         await crypto.load()
         if crypto.account is None or not crypto.account.shared:
             await crypto.share_keys()
@@ -367,6 +372,32 @@ class MatrixTransport:
         else:
             content.url = await client.upload_media(data, mime, name)
         await client.send_message_event(room_id, EventType.ROOM_MESSAGE, content, txn_id=txn)
+
+
+class PatientDecryption(DecryptionDispatcher):
+    """Decrypt incoming events, waiting a little for a key that is still on its way.
+
+    A member's first message and the key to read it can arrive in the same sync; mautrix's
+    own dispatcher would give up on the message at once.
+    """
+
+    async def handle(self, evt: EncryptedEvent) -> None:
+        """Decrypt the event and dispatch it as if it had arrived in the clear."""
+        crypto = self.client.crypto
+        assert crypto is not None
+        try:
+            decrypted = await crypto.decrypt_megolm_event(evt)
+        except SessionNotFound:
+            session = evt.content.session_id
+            if not await crypto.wait_for_session(evt.room_id, session, timeout=KEY_WAIT):
+                logger.warning("Matrix: no key arrived for %s", evt.event_id)
+                return
+            decrypted = await crypto.decrypt_megolm_event(evt)
+        except DecryptionError as error:
+            logger.warning("Matrix: cannot decrypt %s: %s", evt.event_id, error)
+            return
+        source: SyncStream = getattr(evt, "source", SyncStream.JOINED_ROOM)
+        self.client.dispatch_event(decrypted, source)
 
 
 def _notice(text: Any, hints: list[Button]) -> TextMessageEventContent:
