@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from markupsafe import escape
-from mautrix.client import Client
+from mautrix.client import Client, SyncStream
 from mautrix.client.encryption_manager import DecryptionDispatcher
 from mautrix.crypto import OlmMachine, PgCryptoStateStore, PgCryptoStore
 from mautrix.crypto.attachments import encrypt_attachment
@@ -37,7 +37,6 @@ from mautrix.types import (
     RoomID,
     StateFilter,
     StrippedStateEvent,
-    SyncStream,
     TextMessageEventContent,
     UserID,
 )
