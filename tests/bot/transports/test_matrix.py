@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from mautrix.errors import MLimitExceeded
-from mautrix.types import RoomID
+from mautrix.types import KeyID, RoomID, UserID
 
 from tests.bot_process import BotProcess
 from tests.matrix_fixtures import MakeAccount, MakeMember
@@ -72,6 +72,15 @@ async def bot(
     assert not any(account.password in line for line in process.log)
 
 
+async def bot_devices(member: MatrixMember, user_id: str) -> dict[str, str]:
+    """Return the bot's devices with their identity keys, as a member's client sees them."""
+    keys = await member.client.query_keys([UserID(user_id)])
+    return {
+        str(device_id): str(device.keys.get(KeyID(f"curve25519:{device_id}")))
+        for device_id, device in keys.device_keys[UserID(user_id)].items()
+    }
+
+
 async def direct_chat(member: MatrixMember, bot_user: str, *, encrypted: bool = True) -> RoomID:
     room = await member.create_dm(bot_user, encrypted=encrypted)
     await member.wait_joined(room, bot_user, within=20)
@@ -127,6 +136,7 @@ async def test_the_bot_keeps_its_device_and_answers_nothing_twice_after_a_restar
     await ben.send_text(room, "!help")
     await ben.next_message(room, sender=account.user_id, within=20)
     before = await ben.count_messages(room, sender=account.user_id)
+    devices = await bot_devices(ben, account.user_id)
     assert await bot.stop() == 0
 
     await ben.send_text(room, "!partners")
@@ -140,6 +150,9 @@ async def test_the_bot_keeps_its_device_and_answers_nothing_twice_after_a_restar
     )
     # Only the two new commands were answered: nothing from before the restart again.
     assert await ben.count_messages(room, sender=account.user_id) == before + 2
+    # The same single device, so the member sees no new unverified device.
+    assert await bot_devices(ben, account.user_id) == devices
+    assert len(devices) == 1
     session = (bot.folder / "matrix-data" / "session.json").read_text(encoding="utf-8")
     assert account.password not in session
 
