@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from mautrix.errors import MLimitExceeded
-from mautrix.types import KeyID, RoomID, UserID
+from mautrix.types import EncryptionKeyAlgorithm, KeyID, RoomID, UserID
 
 from tests.bot_process import BotProcess
 from tests.matrix_fixtures import MakeAccount, MakeMember
@@ -76,7 +76,7 @@ async def bot_devices(member: MatrixMember, user_id: str) -> dict[str, str]:
     """Return the bot's devices with their identity keys, as a member's client sees them."""
     keys = await member.client.query_keys([UserID(user_id)])
     return {
-        str(device_id): str(device.keys.get(KeyID(f"curve25519:{device_id}")))
+        str(device_id): str(device.keys.get(KeyID(EncryptionKeyAlgorithm.CURVE25519, device_id)))
         for device_id, device in keys.device_keys[UserID(user_id)].items()
     }
 
