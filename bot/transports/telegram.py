@@ -112,6 +112,10 @@ class TelegramTransport:
             .base_file_url(_file_url(settings.base_url))
             .rate_limiter(SendPacer(self.limits))
             .concurrent_updates(settings.concurrent_updates)
+            # A few kept-alive connections serve a burst better than many short-lived ones;
+            # requests queue for them a while instead of failing after PTB's 1 s default.
+            .connection_pool_size(8)
+            .pool_timeout(30)
             .build()
         )
         app.add_handler(TypeHandler(Update, self._on_update))

@@ -1,0 +1,472 @@
+"""Benchmark Telegram command round trips: the klimabot process and a bare echo bot, same peer."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import ctypes
+import datetime as dt
+import math
+import os
+import platform
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import telegram  # noqa: E402
+
+from storage.db import open_database, session_factory  # noqa: E402
+from storage.demo import load_demo  # noqa: E402
+from tests.telegram_peer import Limits, PeerUser, TelegramPeer  # noqa: E402
+
+TOKEN = "123456:BENCH"
+BOT_USERNAME = "KlimaTestBot"
+COMMAND = "/meetings"
+FIRST_USER = 700_001
+TZ = "Europe/Berlin"
+TARGET = 0.80  # Klimabot's throughput must be at least this share of the echo bot's
+HIGH = 100_000  # send limits in the bot's config for the capacity passes: never reached
+# Dispatch allows each person 20 commands in 30 s and ignores the rest.
+PER_PERSON = 20
+REPLY_TIMEOUT = 120.0
+START_TIMEOUT = 30.0
+STOP_TIMEOUT = 30.0
+KLIMABOT_READY = "Klimabot läuft"
+ECHO_READY = "echo bot ready"
+PR_SET_PDEATHSIG = 1
+NOISY = 0.2  # cores other processes may use before the figures count as inflated
+
+
+@dataclass(slots=True)
+class Usage:
+    """CPU seconds used by this process, the bot process and the whole machine, at a time."""
+
+    at: float
+    own: float
+    bot: float
+    machine: float | None
+
+
+@dataclass(slots=True)
+class Pass:
+    """One measured pass: round trips (ns), wall time and the CPU the parts used."""
+
+    bot: str
+    users: int
+    durations: list[int]
+    seconds: float
+    bot_cores: float
+    peer_cores: float
+    others: float | None
+    failed_calls: int
+    connections: int
+    limits: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def rate(self) -> float:
+        """Return commands answered per second, from the first send to the last answer."""
+        return len(self.durations) / self.seconds
+
+    def percentile(self, p: int) -> float:
+        """Return the p-th percentile round trip in milliseconds (nearest rank)."""
+        ordered = sorted(self.durations)
+        return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)] / 1e6
+
+    @property
+    def cpu_ms(self) -> float:
+        """Return the bot process's CPU milliseconds per command."""
+        return self.bot_cores * self.seconds * 1000 / len(self.durations)
+
+
+def parse_args() -> argparse.Namespace:
+    """Read the command line."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--users", type=int, default=100, help="users sending at once")
+    parser.add_argument("--commands", type=int, default=1000, help="commands per pass, in all")
+    parser.add_argument("--rounds", type=int, default=2, help="passes per bot, alternating")
+    parser.add_argument(
+        "--limited-commands",
+        type=int,
+        default=None,
+        help="commands of the pass with Telegram's real limits (default: --commands; 0: skip)",
+    )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="run Klimabot under cProfile and write the last capacity pass's stats here",
+    )
+    args = parser.parse_args()
+    if args.profile is not None:
+        args.profile = args.profile.resolve()
+    if args.limited_commands is None:
+        args.limited_commands = args.commands
+    per_user = math.ceil(max(args.commands, args.limited_commands) / args.users) + 1
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
+    if args.users < 1 or args.commands < args.users or per_user > PER_PERSON:
+        parser.error(
+            f"each user sends one warm-up and then up to {PER_PERSON - 1} commands"
+            " (Klimabot ignores more than 20 per person in 30 s): choose"
+            " users <= commands <= 19 * users"
+        )
+    return args
+
+
+def tick_seconds(values: list[str]) -> float:
+    """Return the sum of clock ticks as seconds."""
+    return sum(int(value) for value in values) / os.sysconf("SC_CLK_TCK")
+
+
+def usage(pid: int | None) -> Usage:
+    """Return the CPU time of this process, of process ``pid`` and of all (Linux only)."""
+    own = os.times()
+    bot = 0.0
+    machine = None
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        if pid is not None:
+            # utime and stime, fields 14 and 15; the name in parentheses may hold spaces.
+            stat = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+            bot = tick_seconds(stat[11:13])
+        ticks = Path("/proc/stat").read_text().split()[1:9]
+        # user nice system idle iowait irq softirq steal: all but idle and iowait is busy.
+        machine = tick_seconds(ticks) - tick_seconds(ticks[3:5])
+    return Usage(time.monotonic(), own.user + own.system, bot, machine)
+
+
+def sockets(pid: int) -> int:
+    """Return how many sockets process ``pid`` has open (Linux only, else 0)."""
+    count = 0
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(f"/proc/{pid}/fd"):
+            with contextlib.suppress(OSError):
+                count += os.readlink(entry.path).startswith("socket:")
+    return count
+
+
+def die_with_parent() -> None:
+    """Let the kernel stop the child when the benchmark dies, even by SIGKILL (Linux)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+class BotProcess:
+    """Klimabot (`klimabot run`) or the echo bot in its own process, polling the peer."""
+
+    def __init__(
+        self, kind: str, folder: Path, peer: TelegramPeer, *, limited: bool, profile: Path | None
+    ) -> None:
+        self.kind, self.folder, self.peer, self.limited = kind, folder, peer, limited
+        self.profile = profile
+        self.process: asyncio.subprocess.Process | None = None
+        self.log: list[str] = []
+        self._reader: asyncio.Task[None] | None = None
+
+    async def prepare(self) -> list[str]:
+        """Write config and demo database (Klimabot) and return the command line."""
+        if self.kind == "echo":
+            return [str(ROOT / "bench" / "echo_bot.py"), "--base-url", self.peer.base_url]
+        database = self.folder / "klimabot.db"
+        engine = await open_database(f"sqlite+aiosqlite:///{database}")
+        try:
+            async with session_factory(engine)() as session:
+                await load_demo(session, dt.datetime.now(dt.UTC).date(), ZoneInfo(TZ))
+                await session.commit()
+        finally:
+            await engine.dispose()
+        limits = (
+            ""
+            if self.limited
+            else "  limits:\n"
+            f"    messages_per_second: {HIGH}\n"
+            f"    private_chat_messages_per_second: {HIGH}\n"
+            f"    group_messages_per_minute: {HIGH}\n"
+        )
+        config = self.folder / "config.yaml"
+        config.write_text(
+            f"database:\n  url: sqlite+aiosqlite:///{database}\n"
+            f"telegram:\n  base_url: {self.peer.base_url}\n  mode: polling\n{limits}",
+            encoding="utf-8",
+        )
+        prefix = ["-m", "cProfile", "-o", str(self.profile)] if self.profile else []
+        return [*prefix, "-m", "bot", "run", "--config", str(config)]
+
+    async def start(self) -> None:
+        """Start the process and wait for its ready line on stderr."""
+        arguments = await self.prepare()
+        environment = {k: v for k, v in os.environ.items() if not k.startswith("KLIMABOT_")}
+        token = "KLIMABOT_TELEGRAM_TOKEN" if self.kind == "klimabot" else "ECHO_BOT_TOKEN"
+        environment.update({token: TOKEN, "LANG": "C.UTF-8", "LC_ALL": ""})
+        self.process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            *arguments,
+            cwd=ROOT,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env=environment,
+            preexec_fn=die_with_parent,
+        )
+        self._reader = asyncio.create_task(self._read())
+        ready = KLIMABOT_READY if self.kind == "klimabot" else ECHO_READY
+        deadline = time.monotonic() + START_TIMEOUT
+        while not any(ready in line for line in self.log):
+            if self.process.returncode is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{self.kind} did not start:\n" + "\n".join(self.log))
+            await asyncio.sleep(0.05)
+
+    async def _read(self) -> None:
+        """Collect stderr lines, so that the pipe never fills up."""
+        assert self.process is not None
+        assert self.process.stderr is not None
+        async for line in self.process.stderr:
+            self.log.append(line.decode(errors="replace").rstrip())
+
+    async def stop(self) -> None:
+        """Send SIGTERM, wait, kill if it does not end; complain about an unclean exit."""
+        process = self.process
+        if process is None:
+            return
+        if process.returncode is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(process.wait(), STOP_TIMEOUT)
+            except TimeoutError:
+                process.kill()
+                await process.wait()
+        if self._reader is not None:
+            await self._reader
+        if process.returncode != 0:
+            tail = "\n".join(self.log[-20:])
+            print(f"{self.kind} exited with status {process.returncode}:\n{tail}", flush=True)
+
+
+def fits(kind: str) -> Callable[[str], bool]:
+    """Return the check that a reply is the expected answer to COMMAND."""
+    if kind == "echo":
+        return lambda text: text == COMMAND
+    return lambda text: text.startswith("Nächste Treffen")
+
+
+async def ask(
+    peer: TelegramPeer, user: PeerUser, count: int, good: Callable[[str], bool]
+) -> list[int]:
+    """Send COMMAND ``count`` times, each as soon as the previous one was answered."""
+    durations = []
+    for _ in range(count):
+        started = time.perf_counter_ns()
+        await user.send(COMMAND)
+        reply = await peer.wait_for(user.id, timeout=REPLY_TIMEOUT)
+        durations.append(time.perf_counter_ns() - started)
+        if not good(reply.text):
+            raise RuntimeError(f"unexpected reply to user {user.id}: {reply.text[:200]!r}")
+    return durations
+
+
+async def load(peer: TelegramPeer, users: list[PeerUser], commands: int, kind: str) -> list[int]:
+    """Let all users send their share of the commands at once (a closed loop per user)."""
+    shares = [commands // len(users) + (i < commands % len(users)) for i in range(len(users))]
+    good = fits(kind)
+    done = await asyncio.gather(
+        *(ask(peer, u, n, good) for u, n in zip(users, shares, strict=True))
+    )
+    return [duration for durations in done for duration in durations]
+
+
+async def measure(
+    kind: str, users: int, commands: int, *, limited: bool = False, profile: Path | None = None
+) -> Pass:
+    """Run one bot against a fresh peer: warm up, then time the load."""
+    async with TelegramPeer(TOKEN, BOT_USERNAME) as peer:
+        if not limited:
+            peer.limits = Limits(overall=None, private_chat=None, group_chat=None)
+        with tempfile.TemporaryDirectory(prefix="bench-telegram-") as folder:
+            bot = BotProcess(kind, Path(folder), peer, limited=limited, profile=profile)
+            try:
+                await bot.start()
+                assert bot.process is not None
+                people = [peer.user(FIRST_USER + n, f"Nutzer {n}") for n in range(users)]
+                # Warm-up: every user's first command (Klimabot creates the member then).
+                await load(peer, people, users, kind)
+                first_call = len(peer.calls)
+                before = usage(bot.process.pid)
+                durations = await load(peer, people, commands, kind)
+                after = usage(bot.process.pid)
+                connections = sockets(bot.process.pid)
+                # Read now: a long poll still open gets its 409 only when the bot stops.
+                failed = sum(1 for call in peer.calls[first_call:] if call.status >= 400)
+            finally:
+                await bot.stop()
+    wall = after.at - before.at
+    others = None
+    if before.machine is not None and after.machine is not None:
+        busy = after.machine - before.machine
+        others = max(0.0, busy - (after.own - before.own) - (after.bot - before.bot)) / wall
+    result = Pass(
+        kind,
+        users,
+        durations,
+        wall,
+        bot_cores=(after.bot - before.bot) / wall,
+        peer_cores=(after.own - before.own) / wall,
+        others=others,
+        failed_calls=failed,
+        connections=connections,
+    )
+    if limited:
+        result.limits = {
+            "overall": peer.max_rate(None, 1.0),
+            "chat": max(peer.max_rate(user.id, 1.0) for user in people),
+            "429": sum(1 for call in peer.calls if call.status == 429),
+            "violations": len(peer.violations()),
+        }
+    return result
+
+
+def code_version() -> str:
+    """Return the checked-out commit and the code files changed since, as git tells."""
+    git = ["git", "-C", str(ROOT)]
+    head = subprocess.run(
+        [*git, "rev-parse", "--short", "HEAD"], check=False, capture_output=True, text=True
+    )
+    status = subprocess.run(
+        [*git, "status", "--porcelain", "--", "bot", "handlers", "storage"],
+        check=False,
+        capture_output=True,
+        text=True,
+    )
+    if head.returncode != 0:
+        return "unknown (no git)"
+    changed = [line[3:] for line in status.stdout.splitlines()]
+    return head.stdout.strip() + (f" + changes in {', '.join(changed)}" if changed else "")
+
+
+def row(label: str, result: Pass) -> str:
+    """Return one line of the table."""
+    others = "" if result.others is None else f"{result.others:.2f}"
+    return (
+        f"{label:<16} {len(result.durations):>8} {result.users:>5} {result.seconds:>8.2f}"
+        f" {result.rate:>10.1f} {result.percentile(50):>8.1f} {result.percentile(99):>8.1f}"
+        f" {result.cpu_ms:>7.2f} {result.bot_cores:>5.2f} {result.peer_cores:>5.2f} {others:>6}"
+        f" {result.connections:>5}"
+    )
+
+
+def print_results(passes: list[Pass], limited: Pass | None) -> bool:
+    """Print every pass, the medians and the verdict; tell whether the target is met."""
+    header = (
+        f"{'bot':<16} {'commands':>8} {'users':>5} {'seconds':>8} {'commands/s':>10}"
+        f" {'p50 ms':>8} {'p99 ms':>8} {'cpu ms':>7} {'bot':>5} {'peer':>5} {'others':>6}"
+        f" {'conns':>5}"
+    )
+    print()
+    print(header)
+    print("-" * len(header))
+    medians: dict[str, float] = {}
+    for kind in ("echo", "klimabot"):
+        mine = [p for p in passes if p.bot == kind]
+        for number, result in enumerate(mine, 1):
+            print(row(f"{kind} #{number}", result))
+        medians[kind] = statistics.median(p.rate for p in mine)
+        p50 = statistics.median(p.percentile(50) for p in mine)
+        p99 = statistics.median(p.percentile(99) for p in mine)
+        print(
+            f"{kind + ' median':<16} {'':>8} {'':>5} {'':>8} {medians[kind]:>10.1f}"
+            f" {p50:>8.1f} {p99:>8.1f}"
+        )
+    if limited is not None:
+        print(row("klimabot limits", limited))
+    print(
+        "cpu ms: the bot process's CPU time per command; bot, peer: cores the bot process and"
+        " this one (peer and users) kept busy; others: cores all other processes kept busy;"
+        " conns: sockets the bot process had open at the end (Bot API connections)"
+    )
+    failed = sum(p.failed_calls for p in passes)
+    if failed:
+        print(f"warning: {failed} Bot API calls failed in the capacity passes")
+    if any(p.others is not None and p.others > NOISY for p in passes):
+        print(
+            f"warning: other processes kept more than {NOISY} cores busy in some pass;"
+            " those figures are inflated by contention for the cores"
+        )
+    ratio = medians["klimabot"] / medians["echo"]
+    passed = ratio >= TARGET
+    print(
+        f"\nKlimabot/echo throughput: {ratio:.0%} (median {medians['klimabot']:.1f} against"
+        f" {medians['echo']:.1f} commands/s); target >= {TARGET:.0%}:"
+        f" {'PASS' if passed else 'FAIL'}"
+    )
+    if limited is not None:
+        kept = (
+            limited.limits["overall"] <= 30
+            and limited.limits["chat"] <= 1
+            and limited.limits["429"] == 0
+            and limited.limits["violations"] == 0
+        )
+        print(
+            f"Telegram's limits (peer's defaults, bot's default config):"
+            f" {limited.rate:.1f} commands/s, p50 {limited.percentile(50):.0f} ms,"
+            f" p99 {limited.percentile(99):.0f} ms; at most {limited.limits['overall']}"
+            f" messages in any second (<= 30), {limited.limits['chat']} per chat and second"
+            f" (<= 1), {limited.limits['429']} answers 429, {limited.limits['violations']}"
+            f" sends during a retry_after: {'kept' if kept else 'NOT KEPT'}"
+        )
+        passed = passed and kept
+    return passed
+
+
+async def run(args: argparse.Namespace) -> bool:
+    """Alternate echo and Klimabot passes, then the pass within Telegram's limits."""
+    task = asyncio.current_task()
+    assert task is not None
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+    passes = []
+    for number in range(1, args.rounds + 1):
+        for kind in ("echo", "klimabot"):
+            print(f"round {number}: {kind}, {args.commands} commands ...", flush=True)
+            profile = args.profile if kind == "klimabot" else None
+            passes.append(await measure(kind, args.users, args.commands, profile=profile))
+    limited = None
+    if args.limited_commands:
+        print(
+            f"klimabot within Telegram's limits, {args.limited_commands} commands ...", flush=True
+        )
+        limited = await measure("klimabot", args.users, args.limited_commands, limited=True)
+    return print_results(passes, limited)
+
+
+def main() -> None:
+    """Run the benchmark; exit with status 1 when the target or a limit is missed."""
+    args = parse_args()
+    usable = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    print(f"code: {code_version()}")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores (may use CPU"
+        f" {','.join(map(str, usable)) or '?'}), Python {platform.python_version()},"
+        f" python-telegram-bot {telegram.__version__}"
+    )
+    print(f"workload: {args.users} users, {COMMAND}, each sends the next on the answer")
+    try:
+        passed = asyncio.run(run(args))
+    except asyncio.CancelledError:  # SIGTERM
+        print("terminated; the bots are stopped too", file=sys.stderr)
+        raise SystemExit(128 + signal.SIGTERM) from None
+    except KeyboardInterrupt:
+        print("interrupted; the bots are stopped too", file=sys.stderr)
+        raise SystemExit(128 + signal.SIGINT) from None
+    raise SystemExit(0 if passed else 1)
+
+
+if __name__ == "__main__":
+    main()
