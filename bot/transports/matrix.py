@@ -18,7 +18,7 @@ from mautrix.client import Client, SyncStream
 from mautrix.client.encryption_manager import DecryptionDispatcher
 from mautrix.crypto import OlmMachine, PgCryptoStateStore, PgCryptoStore
 from mautrix.crypto.attachments import encrypt_attachment
-from mautrix.errors import DecryptionError, MatrixError, SessionNotFound
+from mautrix.errors import DecryptionError, MatrixError, MNotFound, SessionNotFound
 from mautrix.types import (
     EncryptedEvent,
     EventID,
@@ -40,6 +40,7 @@ from mautrix.types import (
     TextMessageEventContent,
     UserID,
 )
+from mautrix.util import background_task
 from mautrix.util.async_db import Database
 
 from bot.core import (
@@ -101,6 +102,8 @@ class MatrixTransport:
         self._sync: asyncio.Future[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._history_before = 0
+        self._invites: set[RoomID] = set()
+        self._plain_rooms: set[RoomID] = set()
 
     # Lifecycle
 
@@ -147,14 +150,23 @@ class MatrixTransport:
         client, self.client = self.client, None
         if client is not None:
             client.stop()
-            if self._tasks:
-                await asyncio.gather(*self._tasks, return_exceptions=True)
             if self._sync is not None:
                 await asyncio.gather(self._sync, return_exceptions=True)
+            await self._finish_handlers()
             await client.api.session.close()
         for database in reversed(self._databases):
             await database.stop()
         self._databases.clear()
+
+    async def _finish_handlers(self, within: float = 10.0) -> None:
+        # The last sync's events may still be decrypting (in mautrix's handler tasks) or
+        # being answered (in ours); the stores and the session must outlive them.
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            pending = [t for t in (*self._tasks, *background_task._tasks) if not t.done()]
+            if not pending:
+                return
+            await asyncio.wait(pending, timeout=deadline - time.monotonic())
 
     async def _database(self, upgrade_table: Any, shared: Database | None = None) -> Database:
         path = self.settings.data_dir / "matrix.db"
@@ -210,8 +222,10 @@ class MatrixTransport:
         content = event.content
         if not isinstance(content, MemberStateEventContent):
             return
-        if content.membership != Membership.INVITE:
+        if content.membership != Membership.INVITE or event.room_id in self._invites:
             return
+        # mautrix hands the same invite over again with the joined room: answer it once.
+        self._invites.add(event.room_id)
         direct = bool(content.is_direct)
         if not direct and event.sender not in self.coordinators:
             logger.info(
@@ -300,6 +314,22 @@ class MatrixTransport:
         except Exception:
             logger.exception("Matrix: answering in %s failed", room_id)
 
+    async def _encrypted(self, room_id: RoomID) -> bool:
+        """Tell whether a room is encrypted, asking the homeserver once per plain room."""
+        known = await self._state_store().is_encrypted(room_id)
+        if known is not None:
+            return bool(known)
+        if room_id in self._plain_rooms:
+            return False
+        assert self.client is not None
+        try:
+            await self.client.get_state_event(room_id, EventType.ROOM_ENCRYPTION)
+        except MNotFound:
+            # Encryption cannot be switched off again, and switching it on arrives as state.
+            self._plain_rooms.add(room_id)
+            return False
+        return True
+
     def _state_store(self) -> Any:
         assert self.client is not None
         assert self.client.state_store is not None
@@ -341,10 +371,18 @@ class MatrixTransport:
                 room_id,
                 EventType.ROOM_MESSAGE,
                 content,
+                disable_encryption=not await self._encrypted(room_id),
                 txn_id=f"{txn}-{index}" if txn else None,
             )
-        for key, _button in reactions:
-            await client.react(room_id, event_id, key)
+        encrypted = await self._encrypted(room_id)
+        for number, (key, _button) in enumerate(reactions):
+            await client.react(
+                room_id,
+                event_id,
+                key,
+                disable_encryption=not encrypted,
+                txn_id=f"{txn}-react-{number}" if txn else None,
+            )
         for number, attachment in enumerate(reply.attachments):
             await self._send_file(
                 room_id,
@@ -364,13 +402,19 @@ class MatrixTransport:
             body=name,
             info=FileInfo(mimetype=mime, size=len(data)),
         )
-        if await self._state_store().is_encrypted(room_id):
+        if await self._encrypted(room_id):
             encrypted, file = encrypt_attachment(data)
             file.url = await client.upload_media(encrypted, "application/octet-stream", name)
             content.file = file
         else:
             content.url = await client.upload_media(data, mime, name)
-        await client.send_message_event(room_id, EventType.ROOM_MESSAGE, content, txn_id=txn)
+        await client.send_message_event(
+            room_id,
+            EventType.ROOM_MESSAGE,
+            content,
+            disable_encryption=not await self._encrypted(room_id),
+            txn_id=txn,
+        )
 
 
 class PatientDecryption(DecryptionDispatcher):
