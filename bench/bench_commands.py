@@ -15,7 +15,6 @@ import random
 import re
 import sqlite3
 import statistics
-import subprocess
 import time
 import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
@@ -23,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from common import code_version
 from sqlalchemy import event, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.orm import DeclarativeBase
@@ -618,24 +618,6 @@ async def explain(
             if statement.lstrip().upper().startswith("SELECT"):
                 for line in await query_plan(engine, statement, params):
                     print(f"{'':14}{line}")
-
-
-def code_version() -> str:
-    """Return the checked-out commit and the code files changed since, as git tells."""
-    git = ["git", "-C", str(ROOT)]
-    head = subprocess.run(
-        [*git, "rev-parse", "--short", "HEAD"], check=False, capture_output=True, text=True
-    )
-    status = subprocess.run(
-        [*git, "status", "--porcelain", "--", "bot", "handlers", "storage"],
-        check=False,
-        capture_output=True,
-        text=True,
-    )
-    if head.returncode != 0:
-        return "unknown (no git)"
-    changed = [line[3:] for line in status.stdout.splitlines()]
-    return head.stdout.strip() + (f" + changes in {', '.join(changed)}" if changed else "")
 
 
 def print_environment(path: Path, meta: dict[str, Any]) -> None:

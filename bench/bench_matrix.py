@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from common import code_version  # noqa: E402
 from mautrix.types import RoomID  # noqa: E402
 
 from tests.bot_process import BotProcess  # noqa: E402
@@ -497,24 +498,6 @@ async def measure(
         others=others,
         traffic=traffic_since(stage, offset, stage.accounts[kind].user_id),
     )
-
-
-def code_version() -> str:
-    """Return the checked-out commit and the code files changed since, as git tells."""
-    git = ["git", "-C", str(ROOT)]
-    head = subprocess.run(
-        [*git, "rev-parse", "--short", "HEAD"], check=False, capture_output=True, text=True
-    )
-    status = subprocess.run(
-        [*git, "status", "--porcelain", "--", "bot", "handlers", "storage"],
-        check=False,
-        capture_output=True,
-        text=True,
-    )
-    if head.returncode != 0:
-        return "unknown (no git)"
-    changed = [line[3:] for line in status.stdout.splitlines()]
-    return head.stdout.strip() + (f" + changes in {', '.join(changed)}" if changed else "")
 
 
 def row(label: str, result: Pass) -> str:

@@ -26,6 +26,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import telegram  # noqa: E402
+from common import code_version  # noqa: E402
 
 from storage.db import open_database, session_factory  # noqa: E402
 from storage.demo import load_demo  # noqa: E402
@@ -332,24 +333,6 @@ async def measure(
             "violations": len(peer.violations()),
         }
     return result
-
-
-def code_version() -> str:
-    """Return the checked-out commit and the code files changed since, as git tells."""
-    git = ["git", "-C", str(ROOT)]
-    head = subprocess.run(
-        [*git, "rev-parse", "--short", "HEAD"], check=False, capture_output=True, text=True
-    )
-    status = subprocess.run(
-        [*git, "status", "--porcelain", "--", "bot", "handlers", "storage"],
-        check=False,
-        capture_output=True,
-        text=True,
-    )
-    if head.returncode != 0:
-        return "unknown (no git)"
-    changed = [line[3:] for line in status.stdout.splitlines()]
-    return head.stdout.strip() + (f" + changes in {', '.join(changed)}" if changed else "")
 
 
 def row(label: str, result: Pass) -> str:

@@ -35,7 +35,7 @@ class Limits:
     or late after the one before it.
     """
 
-    overall: float = 1 / 28
+    overall: float = 1 / 27
     private_chat: float = 1.1
     group_chat: float = 60 / 19
     network_retries: int = 4
