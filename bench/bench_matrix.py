@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import ctypes
 import logging
 import math
 import os
@@ -14,7 +13,6 @@ import re
 import secrets
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from common import code_version  # noqa: E402
+from common import ChildProcess, code_version  # noqa: E402
 from mautrix.types import RoomID  # noqa: E402
 
 from tests.bot_process import BotProcess  # noqa: E402
@@ -50,7 +48,6 @@ KLIMABOT_READY = ("Klimabot läuft", "Klimabot is running")
 ECHO_READY = "matrix echo bot ready"
 ECHO_TOKEN = "MATRIX_ECHO_TOKEN"
 PROFILE_VARIABLE = "BENCH_MATRIX_PROFILE"
-PR_SET_PDEATHSIG = 1
 SETTLE = 1.0  # seconds a bot may finish its last events (its own replies) before it stops
 # Synapse's access log: who, CPU of the request (user, system), response bytes, method, path.
 ACCESS_LINE = re.compile(
@@ -203,21 +200,13 @@ def usage(bot: int | None, synapse: int) -> Usage:
     )
 
 
-def die_with_parent() -> None:
-    """Let the kernel stop the child when the benchmark dies, even by SIGKILL (Linux)."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
-class Bot:
+class Bot(ChildProcess):
     """Klimabot (`klimabot run`) or the echo bot in its own process, syncing with Synapse."""
 
     def __init__(self, kind: str, stage: Stage, profile: Path | None = None) -> None:
-        self.kind, self.stage, self.profile = kind, stage, profile
+        super().__init__(kind, start_timeout=START_TIMEOUT, stop_timeout=STOP_TIMEOUT)
+        self.stage, self.profile = stage, profile
         self.folder = stage.folder / kind
-        self.process: asyncio.subprocess.Process | None = None
-        self.log: list[str] = []
-        self._reader: asyncio.Task[None] | None = None
 
     @property
     def account(self) -> Account:
@@ -249,33 +238,8 @@ class Bot:
         """Start the process and wait for its ready line on stderr."""
         self.folder.mkdir(parents=True, exist_ok=True)
         arguments, secrets_ = self.arguments()
-        environment = {k: v for k, v in os.environ.items() if not k.startswith("KLIMABOT_")}
-        environment.update({**secrets_, "LANG": "C.UTF-8", "LC_ALL": ""})
-        self.log.clear()
-        self.process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            *arguments,
-            cwd=ROOT,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            env=environment,
-            preexec_fn=die_with_parent,
-        )
-        self._reader = asyncio.create_task(self._read())
         ready = KLIMABOT_READY if self.kind == "klimabot" else (ECHO_READY,)
-        deadline = time.monotonic() + START_TIMEOUT
-        while not any(word in line for line in self.log for word in ready):
-            if self.process.returncode is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{self.kind} did not start:\n" + "\n".join(self.log))
-            await asyncio.sleep(0.05)
-
-    async def _read(self) -> None:
-        """Collect stderr lines, so that the pipe never fills up."""
-        assert self.process is not None
-        assert self.process.stderr is not None
-        async for line in self.process.stderr:
-            self.log.append(line.decode(errors="replace").rstrip())
+        await self.launch(arguments, secrets_, ready)
 
     @property
     def pid(self) -> int | None:
@@ -283,22 +247,8 @@ class Bot:
         return self.process.pid if self.process is not None else None
 
     async def stop(self) -> None:
-        """Send SIGTERM, wait, kill if it does not end; complain about an unclean exit."""
-        process = self.process
-        if process is None:
-            return
-        if process.returncode is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(process.wait(), STOP_TIMEOUT)
-            except TimeoutError:
-                process.kill()
-                await process.wait()
-        if self._reader is not None:
-            await self._reader
-        if process.returncode != 0:
-            tail = "\n".join(self.log[-20:])
-            print(f"{self.kind} exited with status {process.returncode}:\n{tail}", flush=True)
+        """Stop the bot, then summarise the errors it logged."""
+        await super().stop()
         errors = [line for line in self.log if " ERROR " in line]
         if errors:
             causes = {line for line in self.log if re.match(r"^[\w.]+(Error|Exception): ", line)}

@@ -5,14 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import ctypes
 import datetime as dt
 import math
 import os
 import platform
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,7 +24,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import telegram  # noqa: E402
-from common import code_version  # noqa: E402
+from common import ChildProcess, code_version  # noqa: E402
 
 from storage.db import open_database, session_factory  # noqa: E402
 from storage.demo import load_demo  # noqa: E402
@@ -46,7 +44,6 @@ START_TIMEOUT = 30.0
 STOP_TIMEOUT = 30.0
 KLIMABOT_READY = "Klimabot läuft"
 ECHO_READY = "echo bot ready"
-PR_SET_PDEATHSIG = 1
 NOISY = 0.2  # cores other processes may use before the figures count as inflated
 
 
@@ -156,23 +153,15 @@ def sockets(pid: int) -> int:
     return count
 
 
-def die_with_parent() -> None:
-    """Let the kernel stop the child when the benchmark dies, even by SIGKILL (Linux)."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
-class BotProcess:
+class BotProcess(ChildProcess):
     """Klimabot (`klimabot run`) or the echo bot in its own process, polling the peer."""
 
     def __init__(
         self, kind: str, folder: Path, peer: TelegramPeer, *, limited: bool, profile: Path | None
     ) -> None:
-        self.kind, self.folder, self.peer, self.limited = kind, folder, peer, limited
+        super().__init__(kind, start_timeout=START_TIMEOUT, stop_timeout=STOP_TIMEOUT)
+        self.folder, self.peer, self.limited = folder, peer, limited
         self.profile = profile
-        self.process: asyncio.subprocess.Process | None = None
-        self.log: list[str] = []
-        self._reader: asyncio.Task[None] | None = None
 
     async def prepare(self) -> list[str]:
         """Write config and demo database (Klimabot) and return the command line."""
@@ -206,51 +195,9 @@ class BotProcess:
     async def start(self) -> None:
         """Start the process and wait for its ready line on stderr."""
         arguments = await self.prepare()
-        environment = {k: v for k, v in os.environ.items() if not k.startswith("KLIMABOT_")}
         token = "KLIMABOT_TELEGRAM_TOKEN" if self.kind == "klimabot" else "ECHO_BOT_TOKEN"
-        environment.update({token: TOKEN, "LANG": "C.UTF-8", "LC_ALL": ""})
-        self.process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            *arguments,
-            cwd=ROOT,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            env=environment,
-            preexec_fn=die_with_parent,
-        )
-        self._reader = asyncio.create_task(self._read())
         ready = KLIMABOT_READY if self.kind == "klimabot" else ECHO_READY
-        deadline = time.monotonic() + START_TIMEOUT
-        while not any(ready in line for line in self.log):
-            if self.process.returncode is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{self.kind} did not start:\n" + "\n".join(self.log))
-            await asyncio.sleep(0.05)
-
-    async def _read(self) -> None:
-        """Collect stderr lines, so that the pipe never fills up."""
-        assert self.process is not None
-        assert self.process.stderr is not None
-        async for line in self.process.stderr:
-            self.log.append(line.decode(errors="replace").rstrip())
-
-    async def stop(self) -> None:
-        """Send SIGTERM, wait, kill if it does not end; complain about an unclean exit."""
-        process = self.process
-        if process is None:
-            return
-        if process.returncode is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(process.wait(), STOP_TIMEOUT)
-            except TimeoutError:
-                process.kill()
-                await process.wait()
-        if self._reader is not None:
-            await self._reader
-        if process.returncode != 0:
-            tail = "\n".join(self.log[-20:])
-            print(f"{self.kind} exited with status {process.returncode}:\n{tail}", flush=True)
+        await self.launch(arguments, {token: TOKEN}, (ready,))
 
 
 def fits(kind: str) -> Callable[[str], bool]:

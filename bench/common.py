@@ -1,8 +1,15 @@
-"""What the benchmarks share: which code the figures belong to."""
+"""What the benchmarks share: which code the figures belong to, and bots in child processes."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import ctypes
+import os
+import signal
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,3 +31,73 @@ def code_version() -> str:
         return "unknown (no git)"
     changed = [line[3:] for line in status.stdout.splitlines()]
     return head.stdout.strip() + (f" + changes in {', '.join(changed)}" if changed else "")
+
+
+# Linux prctl option: a signal for the child when its parent dies.
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """Let the kernel stop the child when the benchmark dies, even by SIGKILL (Linux)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+class ChildProcess:
+    """A bot under test in its own process: started, its stderr collected, stopped cleanly."""
+
+    def __init__(self, kind: str, *, start_timeout: float, stop_timeout: float = 30.0) -> None:
+        self.kind = kind
+        self.start_timeout, self.stop_timeout = start_timeout, stop_timeout
+        self.process: asyncio.subprocess.Process | None = None
+        self.log: list[str] = []
+        self._reader: asyncio.Task[None] | None = None
+
+    async def launch(
+        self, arguments: list[str], secrets: dict[str, str], ready: tuple[str, ...]
+    ) -> None:
+        """Run the interpreter with the arguments and wait for a ready line on stderr."""
+        environment = {k: v for k, v in os.environ.items() if not k.startswith("KLIMABOT_")}
+        environment.update({**secrets, "LANG": "C.UTF-8", "LC_ALL": ""})
+        self.log.clear()
+        self.process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            *arguments,
+            cwd=ROOT,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env=environment,
+            preexec_fn=die_with_parent,
+        )
+        self._reader = asyncio.create_task(self._read())
+        deadline = time.monotonic() + self.start_timeout
+        while not any(word in line for line in self.log for word in ready):
+            if self.process.returncode is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{self.kind} did not start:\n" + "\n".join(self.log))
+            await asyncio.sleep(0.05)
+
+    async def _read(self) -> None:
+        """Collect stderr lines, so that the pipe never fills up."""
+        assert self.process is not None
+        assert self.process.stderr is not None
+        async for line in self.process.stderr:
+            self.log.append(line.decode(errors="replace").rstrip())
+
+    async def stop(self) -> None:
+        """Send SIGTERM, wait, kill if it does not end; complain about an unclean exit."""
+        process = self.process
+        if process is None:
+            return
+        if process.returncode is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(process.wait(), self.stop_timeout)
+            except TimeoutError:
+                process.kill()
+                await process.wait()
+        if self._reader is not None:
+            await self._reader
+        if process.returncode != 0:
+            tail = "\n".join(self.log[-20:])
+            print(f"{self.kind} exited with status {process.returncode}:\n{tail}", flush=True)
