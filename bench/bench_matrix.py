@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from common import ChildProcess, code_version  # noqa: E402
+from common import ChildProcess, RoundTrips, code_version  # noqa: E402
 from mautrix.types import RoomID  # noqa: E402
 
 from tests.bot_process import BotProcess  # noqa: E402
@@ -87,7 +87,7 @@ class Traffic:
 
 
 @dataclass(slots=True)
-class Pass:
+class Pass(RoundTrips):
     """One measured pass: round trips (ns), wall time, CPU and the bot's requests."""
 
     bot: str
@@ -100,21 +100,6 @@ class Pass:
     driver_cores: float
     others: float | None
     traffic: Traffic = field(default_factory=Traffic)
-
-    @property
-    def rate(self) -> float:
-        """Return commands answered per second, from the first send to the last answer."""
-        return len(self.durations) / self.seconds
-
-    def percentile(self, p: int) -> float:
-        """Return the p-th percentile round trip in milliseconds (nearest rank)."""
-        ordered = sorted(self.durations)
-        return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)] / 1e6
-
-    @property
-    def cpu_ms(self) -> float:
-        """Return the bot process's CPU milliseconds per command."""
-        return self.bot_cores * self.seconds * 1000 / len(self.durations)
 
     @property
     def label(self) -> str:

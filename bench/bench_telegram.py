@@ -24,7 +24,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import telegram  # noqa: E402
-from common import ChildProcess, code_version  # noqa: E402
+from common import ChildProcess, RoundTrips, code_version  # noqa: E402
 
 from storage.db import open_database, session_factory  # noqa: E402
 from storage.demo import load_demo  # noqa: E402
@@ -58,7 +58,7 @@ class Usage:
 
 
 @dataclass(slots=True)
-class Pass:
+class Pass(RoundTrips):
     """One measured pass: round trips (ns), wall time and the CPU the parts used."""
 
     bot: str
@@ -71,21 +71,6 @@ class Pass:
     failed_calls: int
     connections: int
     limits: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def rate(self) -> float:
-        """Return commands answered per second, from the first send to the last answer."""
-        return len(self.durations) / self.seconds
-
-    def percentile(self, p: int) -> float:
-        """Return the p-th percentile round trip in milliseconds (nearest rank)."""
-        ordered = sorted(self.durations)
-        return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)] / 1e6
-
-    @property
-    def cpu_ms(self) -> float:
-        """Return the bot process's CPU milliseconds per command."""
-        return self.bot_cores * self.seconds * 1000 / len(self.durations)
 
 
 def parse_args() -> argparse.Namespace:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import math
 import os
 import signal
 import subprocess
@@ -31,6 +32,29 @@ def code_version() -> str:
         return "unknown (no git)"
     changed = [line[3:] for line in status.stdout.splitlines()]
     return head.stdout.strip() + (f" + changes in {', '.join(changed)}" if changed else "")
+
+
+class RoundTrips:
+    """Figures of a measured pass, for a dataclass with durations (ns), seconds, bot_cores."""
+
+    durations: list[int]
+    seconds: float
+    bot_cores: float
+
+    @property
+    def rate(self) -> float:
+        """Return commands answered per second, from the first send to the last answer."""
+        return len(self.durations) / self.seconds
+
+    def percentile(self, p: int) -> float:
+        """Return the p-th percentile round trip in milliseconds (nearest rank)."""
+        ordered = sorted(self.durations)
+        return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)] / 1e6
+
+    @property
+    def cpu_ms(self) -> float:
+        """Return the bot process's CPU milliseconds per command."""
+        return self.bot_cores * self.seconds * 1000 / len(self.durations)
 
 
 # Linux prctl option: a signal for the child when its parent dies.

@@ -26,6 +26,9 @@ MESSAGE_METHODS = frozenset(
     {"sendmessage", "editmessagetext", "editmessagereplymarkup", "senddocument", "sendphoto"}
 )
 
+# Intervals are this much longer than the published limits allow.
+MARGIN = 1.1
+
 
 @dataclass(frozen=True, slots=True)
 class Limits:
@@ -35,17 +38,16 @@ class Limits:
     or late after the one before it.
     """
 
-    overall: float = 1 / 27
-    private_chat: float = 1.1
-    group_chat: float = 60 / 19
+    overall: float = MARGIN / 30
+    private_chat: float = MARGIN / 1
+    group_chat: float = MARGIN * 60 / 20
     network_retries: int = 4
     retry_after_retries: int = 5
 
     @classmethod
     def per_second(cls, overall: float, private_chat: float, group_chat: float) -> Limits:
-        """Return limits from messages per second, keeping the margin of the defaults."""
-        margin = 1.1
-        return cls(margin / overall, margin / private_chat, margin / group_chat)
+        """Return limits from messages per second, with the same margin as the defaults."""
+        return cls(MARGIN / overall, MARGIN / private_chat, MARGIN / group_chat)
 
 
 class SendPacer(BaseRateLimiter[None]):

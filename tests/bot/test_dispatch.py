@@ -3,7 +3,6 @@
 import logging
 
 import pytest
-from markupsafe import Markup
 from sqlalchemy import select
 
 from bot.core import ChatId, Platform, Reply, Request, UserError
@@ -118,10 +117,6 @@ async def test_a_flood_of_commands_is_cut_off_per_person(dispatcher: Dispatcher)
     assert await flooder.answer("/help") is None
     # Others are not affected.
     assert (await Chat(dispatcher, "calm").send("/help")).startswith("Was ich kann")
-
-
-def test_reply_text_is_markup() -> None:
-    assert isinstance(Reply(Markup("x")).text, Markup)
 
 
 async def test_a_forged_or_outdated_button_gets_a_polite_answer(dispatcher: Dispatcher) -> None:

@@ -16,6 +16,7 @@ from bot.markup import (
     visible_length,
 )
 from tests.helpers import assert_well_formed
+from tests.telegram_peer import parse_html
 
 
 def test_user_text_is_escaped_exactly_once() -> None:
@@ -48,8 +49,12 @@ def test_shorten_cuts_at_a_word_and_marks_the_cut() -> None:
     assert len(shorten("x" * 5000, 200)) == 200
 
 
-def test_the_subset_is_what_telegram_and_matrix_both_render() -> None:
-    assert {"b", "i", "u", "s", "code", "pre", "a", "blockquote"} == ALLOWED_TAGS
+def test_every_tag_of_the_subset_passes_telegrams_html_parser() -> None:
+    for tag in sorted(ALLOWED_TAGS):
+        attributes = ' href="https://example.org/?a=1&amp;b=2"' if tag == "a" else ""
+        text, entities = parse_html(f"<{tag}{attributes}>Wärme &lt;&amp;&gt; 😀</{tag}>")
+        assert text == "Wärme <&> 😀", tag
+        assert len(entities) == 1, tag
 
 
 def test_short_text_is_one_part() -> None:

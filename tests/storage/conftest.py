@@ -32,9 +32,9 @@ async def make_database(tmp_path: Path) -> AsyncIterator[MakeDatabase]:
 
 
 @pytest.fixture
-async def db(make_database: MakeDatabase) -> Sessions:
-    """The session factory of one new database file."""
-    return await make_database()
+def db(sessions: Sessions) -> Sessions:
+    """The session factory of one new database file (the suite's `sessions` fixture)."""
+    return sessions
 
 
 @pytest.fixture
