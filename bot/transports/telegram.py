@@ -38,6 +38,7 @@ from bot.core import (
 )
 from bot.markup import split_markup, to_plain, utf16_length
 from bot.transports import RequestHandler
+from bot.transports.telegram_http import AiohttpRequest
 from bot.transports.telegram_pacing import Limits, SendPacer
 
 logger = logging.getLogger(__name__)
@@ -113,9 +114,9 @@ class TelegramTransport:
             .rate_limiter(SendPacer(self.limits))
             .concurrent_updates(settings.concurrent_updates)
             # A few kept-alive connections serve a burst better than many short-lived ones;
-            # requests queue for them a while instead of failing after PTB's 1 s default.
-            .connection_pool_size(8)
-            .pool_timeout(30)
+            # replies queue for them a while instead of failing after a second.
+            .request(AiohttpRequest(8, pool_timeout=30.0))
+            .get_updates_request(AiohttpRequest(1))
             .build()
         )
         app.add_handler(TypeHandler(Update, self._on_update))
