@@ -17,11 +17,15 @@ from bot import i18n
 from bot.core import Platform, Reply, Request, Role, UserError, UserId
 from bot.i18n import _
 from bot.markup import code, shorten
+from bot.memory import Memory, Person, ReplyKey
 from bot.routing import Command, Context, Router
-from storage.members import member_for
+from storage.changes import Changes
+from storage.members import NAME_LIMIT, member_for
 from storage.models import Member, utcnow
 
 logger = logging.getLogger(__name__)
+# Longer arguments (a pasted text) are answered each time, not remembered.
+MAX_REMEMBERED_ARGS = 200
 
 ROLE_REFUSALS = {
     Role.PARTNER: i18n.N_(
@@ -62,6 +66,7 @@ class Dispatcher:
         coordinators: Collection[tuple[Platform, str]] = (),
         rate_limiter: RateLimiter | None = None,
         clock: Callable[[], dt.datetime] = utcnow,
+        changes: Changes | None = None,
     ) -> None:
         self.sessions = sessions
         self.network = network
@@ -70,6 +75,8 @@ class Dispatcher:
         self.coordinators = frozenset(coordinators)
         self.rate_limiter = rate_limiter or RateLimiter()
         self.clock = clock
+        # Without the engine's changes nothing can be known to be current: no memory.
+        self.memory = Memory(changes) if changes is not None else None
         self._commands: dict[str, Command] = {}
 
     def include_routers(self, *routers: Router) -> None:
@@ -86,11 +93,11 @@ class Dispatcher:
         unique = {id(command): command for command in self._commands.values()}
         return [command for command in unique.values() if command.role <= role]
 
-    def role_of(self, platform: Platform, user_id: str, member: Member) -> Role:
+    def role_of(self, platform: Platform, user_id: str, partner_id: int | None) -> Role:
         """Return what a member may do: coordinators by config, partners by invite."""
         if (platform, user_id) in self.coordinators:
             return Role.COORDINATOR
-        return Role.PARTNER if member.partner_id is not None else Role.MEMBER
+        return Role.PARTNER if partner_id is not None else Role.MEMBER
 
     def localizer(self, language: str | None) -> i18n.Localizer:
         """Return the localizer for a member's language, or the network's default."""
@@ -103,6 +110,12 @@ class Dispatcher:
             return None
         if not self.rate_limiter.allow(request.platform, request.sender.user_id):
             return None
+        now = self.clock()
+        if command is not None and command.same_for_all is not None:
+            remembered = self._remembered(request, command, now)
+            if remembered is not None:
+                return remembered
+        people_stamp = self.memory.people_stamp() if self.memory else ()
         async with self.sessions() as session:
             member, created = await member_for(
                 session,
@@ -114,7 +127,11 @@ class Dispatcher:
             if created:
                 # The member exists from now on, whatever becomes of the command.
                 await session.commit()
-            role = self.role_of(request.platform, request.sender.user_id, member)
+            if self.memory is not None:
+                self.memory.remember_person(
+                    request.platform, request.sender.user_id, _person(member), people_stamp
+                )
+            role = self.role_of(request.platform, request.sender.user_id, member.partner_id)
             with i18n.using(self.localizer(member.language)):
                 if command is None:
                     return _unknown(request)
@@ -122,11 +139,34 @@ class Dispatcher:
                     refusal = _(ROLE_REFUSALS[command.role]).format(command=f"/{command.name}")
                     return Reply(Markup.escape(refusal), is_error=True)
                 context = Context(
-                    session, member, role, self.network, self.clock(), self.commands_for(role)
+                    session, member, role, self.network, now, self.commands_for(role)
                 )
                 return await self._run(command, request, context)
 
+    def _reply_key(
+        self, request: Request, command: Command, language: str, role: Role
+    ) -> ReplyKey | None:
+        if len(request.args) > MAX_REMEMBERED_ARGS:
+            return None
+        return ReplyKey(command.name, request.args.strip(), language, role, request.via_button)
+
+    def _remembered(self, request: Request, command: Command, now: dt.datetime) -> Reply | None:
+        """Answer from memory: a known person asking what was answered the same for all."""
+        if self.memory is None or command.same_for_all is None:
+            return None
+        sender = request.sender
+        person = self.memory.person(request.platform, sender.user_id, now)
+        if person is None or person.display_name != sender.display_name[:NAME_LIMIT]:
+            return None
+        role = self.role_of(request.platform, sender.user_id, person.partner_id)
+        key = self._reply_key(request, command, self.localizer(person.language).language, role)
+        if key is None or command.role > role:
+            return None
+        return self.memory.reply(key, command.same_for_all, now)
+
     async def _run(self, command: Command, request: Request, context: Context) -> Reply:
+        tables = command.same_for_all
+        stamp = self.memory.reply_stamp(tables) if self.memory and tables is not None else None
         try:
             reply = await command.handler(request, context)
             await context.session.commit()
@@ -143,7 +183,15 @@ class Dispatcher:
                 ).format(ref=ref),
                 is_error=True,
             )
+        if self.memory is not None and stamp is not None and not reply.is_error:
+            key = self._reply_key(request, command, i18n.current().language, context.role)
+            if key is not None:
+                self.memory.remember_reply(key, reply, stamp, context.now, context.lifetime.until)
         return reply
+
+
+def _person(member: Member) -> Person:
+    return Person(member.id, member.display_name, member.language, member.partner_id)
 
 
 def _supported(language_code: str | None) -> str | None:

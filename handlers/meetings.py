@@ -20,20 +20,28 @@ from storage.meetings import (
     set_answer,
     upcoming_meetings,
 )
-from storage.models import Answer, Meeting
+from storage.models import Answer, Meeting, Rsvp
 
 router = Router("meetings")
 PAGE_SIZE = 5
 ANSWER_WORDS = {Answer.YES: N_("yes"), Answer.NO: N_("no"), Answer.MAYBE: N_("maybe")}
 
 
-@router.command("meetings", help=N_("upcoming network meetings"), usage=N_("/meetings"))
+@router.command(
+    "meetings",
+    help=N_("upcoming network meetings"),
+    usage=N_("/meetings"),
+    same_for_all=(Meeting, Rsvp),
+)
 async def list_meetings(request: Request, ctx: Context) -> Reply:
     """List the meetings that are not over yet, soonest first."""
     _rest, page = split_page(request.args)
-    summaries, total = await upcoming_meetings(
+    upcoming = await upcoming_meetings(
         ctx.session, ctx.now, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE
     )
+    # The list reads differently once one of its meetings is over.
+    ctx.lifetime.ends(upcoming.changes_at)
+    summaries, total = upcoming.summaries, upcoming.total
     if total == 0:
         return Reply(Markup.escape(_("No meetings are planned at the moment.")))
     pages = page_count(total, PAGE_SIZE)
@@ -109,8 +117,8 @@ async def send_calendar(request: Request, ctx: Context) -> Reply:
     if request.args.strip():
         meetings = [(await _summary(ctx, request.args)).meeting]
     else:
-        summaries, _total = await upcoming_meetings(ctx.session, ctx.now, limit=100)
-        meetings = [summary.meeting for summary in summaries]
+        upcoming = await upcoming_meetings(ctx.session, ctx.now, limit=100)
+        meetings = [summary.meeting for summary in upcoming.summaries]
     if not meetings:
         return Reply(Markup.escape(_("No meetings are planned at the moment.")))
     name = f"meeting-{meetings[0].id}.ics" if len(meetings) == 1 else "meetings.ics"

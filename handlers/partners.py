@@ -10,14 +10,19 @@ from bot.markup import blocks, bold, code, lines, link, shorten
 from bot.routing import Context, Router
 from handlers.paging import page_buttons, page_count, split_page
 from storage.invites import VALID_FOR, InviteRefused, create_invite, redeem_invite
-from storage.models import Partner
+from storage.models import Partner, Tip
 from storage.partners import find_partners, list_partners, tip_count
 
 router = Router("partners")
 PAGE_SIZE = 10
 
 
-@router.command("partners", help=N_("the network's partners"), usage=N_("/partners"))
+@router.command(
+    "partners",
+    help=N_("the network's partners"),
+    usage=N_("/partners"),
+    same_for_all=(Partner,),
+)
 async def show_partners(request: Request, ctx: Context) -> Reply:
     """List the partners in the order they joined."""
     _rest, page = split_page(request.args)
@@ -46,7 +51,12 @@ async def show_partners(request: Request, ctx: Context) -> Reply:
     )
 
 
-@router.command("partner", help=N_("one partner in full"), usage=N_("/partner NAME"))
+@router.command(
+    "partner",
+    help=N_("one partner in full"),
+    usage=N_("/partner NAME"),
+    same_for_all=(Partner, Tip),
+)
 async def show_partner(request: Request, ctx: Context) -> Reply:
     """Show one partner, found by (part of) its name."""
     partner = await _one_partner(ctx, request.args)

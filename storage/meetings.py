@@ -6,10 +6,20 @@ import datetime as dt
 from collections import Counter
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import ColumnElement, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Answer, Meeting, Rsvp
+
+
+@dataclass(frozen=True, slots=True)
+class UpcomingPage:
+    """One page of the meetings not over yet, how many there are, and when the list changes."""
+
+    summaries: list[MeetingSummary]
+    total: int
+    # The next moment a meeting that is not over now will be over (None: no such meeting).
+    changes_at: dt.datetime | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,20 +30,29 @@ class MeetingSummary:
     answers: Counter[Answer]
 
 
+# A meeting without an end counts as running for this long.
+OPEN_END = dt.timedelta(hours=3)
+
+
 def _not_over(now: dt.datetime) -> ColumnElement[bool]:
-    # A meeting without an end counts as running for three hours.
     return or_(
         Meeting.ends_at > now,
-        Meeting.ends_at.is_(None) & (Meeting.starts_at > now - dt.timedelta(hours=3)),
+        Meeting.ends_at.is_(None) & (Meeting.starts_at > now - OPEN_END),
     )
 
 
 async def upcoming_meetings(
     session: AsyncSession, now: dt.datetime, *, offset: int = 0, limit: int = 5
-) -> tuple[list[MeetingSummary], int]:
+) -> UpcomingPage:
     """Return one page of meetings not over yet, soonest first, and how many there are."""
     where = (_not_over(now), Meeting.cancelled_at.is_(None))
-    total = await session.scalar(select(func.count()).select_from(Meeting).where(*where)) or 0
+    open_ended = case((Meeting.ends_at.is_(None), Meeting.starts_at))
+    total, first_end, first_open_start = (
+        await session.execute(
+            select(func.count(), func.min(Meeting.ends_at), func.min(open_ended)).where(*where)
+        )
+    ).one()
+    ends = [first_end, first_open_start + OPEN_END if first_open_start else None]
     # The answer counts ride along with the page's rows: one round trip, five rows.
     answers = {
         answer: select(func.count())
@@ -52,7 +71,7 @@ async def upcoming_meetings(
         MeetingSummary(meeting, Counter(dict(zip(answers, counts, strict=True))))
         for meeting, *counts in rows
     ]
-    return summaries, total
+    return UpcomingPage(summaries, total, min((end for end in ends if end), default=None))
 
 
 async def answer_counts(

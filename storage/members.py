@@ -12,6 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage.db import dialect_name
 from storage.models import Identity, Member, Subscription, Topic
 
+NAME_LIMIT = 200  # characters of a display name that are kept
+
 
 async def member_for(
     session: AsyncSession,
@@ -31,13 +33,13 @@ async def member_for(
     ).first()
     if found is not None:
         member, unreachable_since = found
-        if display_name and member.display_name != display_name[:200]:
-            member.display_name = display_name[:200]
+        if display_name and member.display_name != display_name[:NAME_LIMIT]:
+            member.display_name = display_name[:NAME_LIMIT]
         if unreachable_since is not None:
             # They wrote to the bot, so it can reach them again.
             await mark_reachable(session, platform, user_id)
         return member, False
-    member = Member(display_name=display_name[:200], language=language)
+    member = Member(display_name=display_name[:NAME_LIMIT], language=language)
     session.add(member)
     await session.flush()
     session.add(Identity(platform=platform, user_id=user_id, member_id=member.id))

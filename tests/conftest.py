@@ -12,6 +12,7 @@ from bot.app import build_dispatcher
 from bot.config import Config
 from bot.core import Platform
 from bot.dispatch import Dispatcher
+from storage.changes import Changes
 from storage.db import open_database, session_factory
 from tests.helpers import NOW, Chat
 
@@ -40,9 +41,18 @@ async def session(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[A
 
 
 @pytest.fixture
-def dispatcher(sessions: async_sessionmaker[AsyncSession]) -> Dispatcher:
-    """A dispatcher with every router, a fixed clock and one coordinator on the console."""
-    dispatcher = build_dispatcher(Config(), sessions, {(Platform.CONSOLE, "coordinator")})
+def changes(engine: AsyncEngine) -> Changes:
+    """The engine's writes, counted per table, as the bot process counts them."""
+    return Changes.track(engine)
+
+
+@pytest.fixture
+def dispatcher(sessions: async_sessionmaker[AsyncSession], changes: Changes) -> Dispatcher:
+    """A dispatcher wired like the bot's: every router, memory, one console coordinator.
+
+    Its clock stands still at NOW unless a test moves it.
+    """
+    dispatcher = build_dispatcher(Config(), sessions, {(Platform.CONSOLE, "coordinator")}, changes)
     dispatcher.clock = lambda: NOW
     return dispatcher
 

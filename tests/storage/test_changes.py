@@ -1,0 +1,121 @@
+"""Change tracking: which tables a unit of work wrote, and other processes' writes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from storage.changes import Changes, watch_other_writers
+from storage.db import create_engine, session_factory
+from storage.models import Identity, Meeting, Member, Partner
+from tests.helpers import NOW, Sessions, add_meeting, add_partner, add_tip
+
+
+async def test_an_insert_changes_its_table_and_no_other(
+    sessions: Sessions, changes: Changes
+) -> None:
+    meetings, tips = changes.stamp(["meetings"]), changes.stamp(["tips"])
+    async with sessions() as session:
+        await add_meeting(session, "Klimapakt-Treffen", NOW)
+        await session.commit()
+    assert changes.stamp(["meetings"]) != meetings
+    assert changes.stamp(["tips"]) == tips
+
+
+async def test_a_bulk_update_changes_its_table(sessions: Sessions, changes: Changes) -> None:
+    identities, meetings = changes.stamp(["identities"]), changes.stamp(["meetings"])
+    async with sessions() as session:
+        await session.execute(update(Identity).values(unreachable_since=NOW))
+        await session.commit()
+    assert changes.stamp(["identities"]) != identities
+    assert changes.stamp(["meetings"]) == meetings
+
+
+async def test_a_delete_changes_every_table(sessions: Sessions, changes: Changes) -> None:
+    # Deleting a partner cascades to its tips and clears its members' partner.
+    async with sessions() as session:
+        partner = await add_partner(session)
+        await add_tip(session, partner, "LED-Hallenbeleuchtung")
+        await session.commit()
+    tables = ["tips", "members", "rsvps"]
+    before = {table: changes.stamp([table]) for table in tables}
+    async with sessions() as session:
+        await session.execute(delete(Partner))
+        await session.commit()
+    assert all(changes.stamp([table]) != before[table] for table in tables)
+
+
+async def test_a_write_counts_again_when_it_commits(sessions: Sessions, changes: Changes) -> None:
+    # A reader that takes its stamp while the write is in flight must see it go stale.
+    async with sessions() as session:
+        await add_meeting(session, "Klimapakt-Treffen", NOW)
+        in_flight = changes.stamp(["meetings"])
+        await session.commit()
+    assert changes.stamp(["meetings"]) != in_flight
+
+
+async def test_reads_change_nothing(sessions: Sessions, changes: Changes) -> None:
+    async with sessions() as session:
+        await add_meeting(session, "Klimapakt-Treffen", NOW)
+        await session.commit()
+    before = changes.stamp(["members", "meetings", "rsvps", "tips"])
+    async with sessions() as session:
+        await session.get(Member, 1)
+        assert len((await session.execute(select(Meeting))).all()) == 1
+        await session.commit()
+    assert changes.stamp(["members", "meetings", "rsvps", "tips"]) == before
+
+
+@contextlib.asynccontextmanager
+async def watching(engine: AsyncEngine, changes: Changes) -> AsyncIterator[None]:
+    watcher = asyncio.create_task(watch_other_writers(engine, changes, every=0.02))
+    try:
+        await asyncio.sleep(0.1)  # the first look, which every later one is compared with
+        yield
+    finally:
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
+
+
+async def until_changed(changes: Changes, stamp: tuple[int, ...], tables: list[str]) -> bool:
+    for _ in range(100):
+        if changes.stamp(tables) != stamp:
+            return True
+        await asyncio.sleep(0.02)
+    return False
+
+
+@pytest.fixture
+async def other_process(engine: AsyncEngine) -> AsyncIterator[Sessions]:
+    """Sessions of a second engine on the same file, as `klimabot import` would open it."""
+    other = create_engine(str(engine.url))
+    yield session_factory(other)
+    await other.dispose()
+
+
+async def test_another_process_writing_changes_everything(
+    engine: AsyncEngine, changes: Changes, other_process: Sessions
+) -> None:
+    async with watching(engine, changes):
+        stamp = changes.stamp(["meetings", "tips"])
+        async with other_process() as session:
+            await add_meeting(session, "Importiertes Treffen", NOW)
+            await session.commit()
+        assert await until_changed(changes, stamp, ["meetings", "tips"])
+
+
+async def test_own_writes_are_not_taken_for_another_process(
+    engine: AsyncEngine, sessions: Sessions, changes: Changes
+) -> None:
+    async with watching(engine, changes):
+        tips = changes.stamp(["tips"])
+        async with sessions() as session:
+            await add_meeting(session, "Klimapakt-Treffen", NOW)
+            await session.commit()
+        assert not await until_changed(changes, tips, ["tips"])
