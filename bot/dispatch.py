@@ -111,7 +111,7 @@ class Dispatcher:
         if not self.rate_limiter.allow(request.platform, request.sender.user_id):
             return None
         now = self.clock()
-        if command is not None and command.same_for_all is not None:
+        if command is not None:
             remembered = self._remembered(request, command, now)
             if remembered is not None:
                 return remembered
@@ -156,8 +156,10 @@ class Dispatcher:
             return None
         sender = request.sender
         person = self.memory.person(request.platform, sender.user_id, now)
-        if person is None or person.display_name != sender.display_name[:NAME_LIMIT]:
+        if person is None:
             return None
+        if sender.display_name and person.display_name != sender.display_name[:NAME_LIMIT]:
+            return None  # the database learns the new name
         role = self.role_of(request.platform, sender.user_id, person.partner_id)
         key = self._reply_key(request, command, self.localizer(person.language).language, role)
         if key is None or command.role > role:
