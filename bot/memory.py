@@ -84,7 +84,8 @@ class Memory:
 
     def people_stamp(self) -> Stamp:
         """Return the stamp to take before reading a person from the database."""
-        return self.changes.stamp(PEOPLE_TABLES)
+        # A new member or identity changes no one already known.
+        return self.changes.stamp(PEOPLE_TABLES, new_rows=False)
 
     def person(self, platform: Platform, user_id: str, now: dt.datetime) -> Person | None:
         """Return the person behind an account if they are known and nothing about them changed."""

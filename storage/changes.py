@@ -4,6 +4,8 @@ Every INSERT, UPDATE and DELETE that goes through the engine counts, once when i
 once more when its transaction commits, so a reader that took a stamp while a write was in
 flight sees a new one afterwards. A DELETE may cascade through foreign keys, and SQL the
 engine cannot attribute to a table may write anywhere: both count as a change to everything.
+A plain INSERT only adds rows, so a cache of rows read before (such as the people dispatch
+knows) may ask for a stamp that ignores new rows.
 Writes by other processes (``klimabot import`` beside a running bot) do not pass through this
 engine; :func:`watch_other_writers` notices them by SQLite's ``PRAGMA data_version``.
 """
@@ -35,19 +37,27 @@ class Changes:
     """Counters of the writes to each table, for caches that depend on some of them."""
 
     def __init__(self) -> None:
-        self._tables: Counter[str] = Counter()
+        self._writes: Counter[str] = Counter()
+        self._rewrites: Counter[str] = Counter()  # writes that changed rows already there
         self._everything = 0
 
-    def stamp(self, tables: Iterable[str]) -> Stamp:
-        """Return a stamp that stays equal as long as none of the tables changes."""
-        return (self._everything, *(self._tables[table] for table in tables))
+    def stamp(self, tables: Iterable[str], *, new_rows: bool = True) -> Stamp:
+        """Return a stamp that stays equal as long as none of the tables changes.
 
-    def wrote(self, table: str | None) -> None:
-        """Count a change to one table, or to every table when it is not known which."""
+        With ``new_rows=False`` rows added to the tables do not change it, only rows that
+        were there before and changed or went.
+        """
+        counts = self._writes if new_rows else self._rewrites
+        return (self._everything, *(counts[table] for table in tables))
+
+    def wrote(self, table: str | None, *, new_rows_only: bool = False) -> None:
+        """Count a write to one table, or to every table when it is not known which."""
         if table is None:
             self._everything += 1
-        else:
-            self._tables[table] += 1
+            return
+        self._writes[table] += 1
+        if not new_rows_only:
+            self._rewrites[table] += 1
 
     @classmethod
     def track(cls, engine: AsyncEngine) -> Changes:
@@ -65,14 +75,14 @@ class Changes:
         ) -> None:
             if _READS.match(statement):
                 return
-            table = _written_table(context)
-            changes.wrote(table)
-            connection.info.setdefault(_TOUCHED, set()).add(table)
+            table, new_rows_only = _written(context, statement)
+            changes.wrote(table, new_rows_only=new_rows_only)
+            connection.info.setdefault(_TOUCHED, set()).add((table, new_rows_only))
 
         @event.listens_for(engine.sync_engine, "commit")
         def _on_commit(connection: Connection) -> None:
-            for table in connection.info.pop(_TOUCHED, ()):
-                changes.wrote(table)
+            for table, new_rows_only in connection.info.pop(_TOUCHED, ()):
+                changes.wrote(table, new_rows_only=new_rows_only)
 
         @event.listens_for(engine.sync_engine, "rollback")
         def _on_rollback(connection: Connection) -> None:
@@ -81,14 +91,19 @@ class Changes:
         return changes
 
 
-def _written_table(context: ExecutionContext | None) -> str | None:
-    """Return the one table an INSERT or UPDATE writes; None for a DELETE or plain SQL."""
+def _written(context: ExecutionContext | None, statement: str) -> tuple[str | None, bool]:
+    """Return the table a statement writes (None: any) and whether it only adds rows."""
     if not isinstance(context, DefaultExecutionContext) or context.isdelete:
-        return None
+        return None, False
     table = getattr(getattr(context.compiled, "statement", None), "table", None)
-    if (context.isinsert or context.isupdate) and isinstance(table, Table):
-        return table.name
-    return None
+    if not isinstance(table, Table) or not (context.isinsert or context.isupdate):
+        return None, False
+    if context.isupdate:
+        return table.name, False
+    sql = statement.upper()
+    if "OR REPLACE" in sql:  # replacing a row deletes it first
+        return None, False
+    return table.name, "DO UPDATE" not in sql
 
 
 async def watch_other_writers(engine: AsyncEngine, changes: Changes, every: float = 1.0) -> None:

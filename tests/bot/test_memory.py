@@ -53,10 +53,22 @@ async def test_the_same_list_for_a_known_person_needs_no_database(
 ) -> None:
     first, second = people(dispatcher, 2)
     answer = await first.send("/meetings")
-    await second.send("/help")  # creates the second person
-    await second.send("/help")  # reads them from the database, and remembers them
+    await second.send("/help")  # the bot knows the second person from now on
     statements.clear()
     assert await second.send("/meetings") == answer
+    assert statements == []
+
+
+@pytest.mark.usefixtures("meetings")
+async def test_people_writing_for_the_first_time_leave_the_others_remembered(
+    dispatcher: Dispatcher, statements: list[str]
+) -> None:
+    first, *newcomers = people(dispatcher, 4)
+    answer = await first.send("/meetings")
+    for newcomer in newcomers:
+        await newcomer.send("/meetings")
+    statements.clear()
+    assert await first.send("/meetings") == answer
     assert statements == []
 
 

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import delete, select, update
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.changes import Changes, watch_other_writers
@@ -34,6 +35,38 @@ async def test_a_bulk_update_changes_its_table(sessions: Sessions, changes: Chan
         await session.commit()
     assert changes.stamp(["identities"]) != identities
     assert changes.stamp(["meetings"]) == meetings
+
+
+async def test_new_rows_leave_the_rows_already_there_as_they_were(
+    sessions: Sessions, changes: Changes
+) -> None:
+    known = changes.stamp(["members"], new_rows=False)
+    async with sessions() as session:
+        session.add(Member(display_name="Neu"))
+        await session.commit()
+    assert changes.stamp(["members"], new_rows=False) == known
+    async with sessions() as session:
+        await session.execute(update(Member).values(language="en"))
+        await session.commit()
+    assert changes.stamp(["members"], new_rows=False) != known
+
+
+async def test_an_insert_that_updates_on_conflict_changes_rows_already_there(
+    sessions: Sessions, changes: Changes
+) -> None:
+    async with sessions() as session:
+        session.add(Member(id=7, display_name="Alt"))
+        await session.commit()
+    known = changes.stamp(["members"], new_rows=False)
+    upsert = sqlite_insert(Member).values(id=7, display_name="Neu")
+    async with sessions() as session:
+        await session.execute(
+            upsert.on_conflict_do_update(
+                index_elements=[Member.id], set_={"display_name": upsert.excluded.display_name}
+            )
+        )
+        await session.commit()
+    assert changes.stamp(["members"], new_rows=False) != known
 
 
 async def test_a_delete_changes_every_table(sessions: Sessions, changes: Changes) -> None:
