@@ -32,7 +32,11 @@ from tests.telegram_peer import Limits, PeerUser, TelegramPeer  # noqa: E402
 
 TOKEN = "123456:BENCH"
 BOT_USERNAME = "KlimaTestBot"
-COMMAND = "/meetings"
+# The commands a pass can send, and the start of Klimabot's answer in German. /meetings is
+# the same for everyone (answered from memory while nothing changes); /meeting 1 carries the
+# member's own answer, so every one goes through the database.
+COMMANDS = {"/meetings": "Nächste Treffen", "/meeting 1": "1. Netzwerktreffen"}
+TARGET_COMMAND = "/meetings"
 FIRST_USER = 700_001
 TZ = "Europe/Berlin"
 TARGET = 0.80  # Klimabot's throughput must be at least this share of the echo bot's
@@ -84,6 +88,12 @@ def parse_args() -> argparse.Namespace:
         type=int,
         default=None,
         help="commands of the pass with Telegram's real limits (default: --commands; 0: skip)",
+    )
+    parser.add_argument(
+        "--command",
+        choices=sorted(COMMANDS),
+        default=TARGET_COMMAND,
+        help=f"what the users send (default and the one with a target: {TARGET_COMMAND})",
     )
     parser.add_argument(
         "--profile",
@@ -185,21 +195,21 @@ class BotProcess(ChildProcess):
         await self.launch(arguments, {token: TOKEN}, (ready,))
 
 
-def fits(kind: str) -> Callable[[str], bool]:
-    """Return the check that a reply is the expected answer to COMMAND."""
+def fits(kind: str, command: str) -> Callable[[str], bool]:
+    """Return the check that a reply is the expected answer to the command."""
     if kind == "echo":
-        return lambda text: text == COMMAND
-    return lambda text: text.startswith("Nächste Treffen")
+        return lambda text: text == command
+    return lambda text: text.startswith(COMMANDS[command])
 
 
 async def ask(
-    peer: TelegramPeer, user: PeerUser, count: int, good: Callable[[str], bool]
+    peer: TelegramPeer, user: PeerUser, command: str, count: int, good: Callable[[str], bool]
 ) -> list[int]:
-    """Send COMMAND ``count`` times, each as soon as the previous one was answered."""
+    """Send the command ``count`` times, each as soon as the previous one was answered."""
     durations = []
     for _ in range(count):
         started = time.perf_counter_ns()
-        await user.send(COMMAND)
+        await user.send(command)
         reply = await peer.wait_for(user.id, timeout=REPLY_TIMEOUT)
         durations.append(time.perf_counter_ns() - started)
         if not good(reply.text):
@@ -207,18 +217,26 @@ async def ask(
     return durations
 
 
-async def load(peer: TelegramPeer, users: list[PeerUser], commands: int, kind: str) -> list[int]:
+async def load(
+    peer: TelegramPeer, users: list[PeerUser], command: str, commands: int, kind: str
+) -> list[int]:
     """Let all users send their share of the commands at once (a closed loop per user)."""
     shares = [commands // len(users) + (i < commands % len(users)) for i in range(len(users))]
-    good = fits(kind)
+    good = fits(kind, command)
     done = await asyncio.gather(
-        *(ask(peer, u, n, good) for u, n in zip(users, shares, strict=True))
+        *(ask(peer, u, command, n, good) for u, n in zip(users, shares, strict=True))
     )
     return [duration for durations in done for duration in durations]
 
 
 async def measure(
-    kind: str, users: int, commands: int, *, limited: bool = False, profile: Path | None = None
+    kind: str,
+    users: int,
+    command: str,
+    commands: int,
+    *,
+    limited: bool = False,
+    profile: Path | None = None,
 ) -> Pass:
     """Run one bot against a fresh peer: warm up, then time the load."""
     async with TelegramPeer(TOKEN, BOT_USERNAME) as peer:
@@ -231,10 +249,10 @@ async def measure(
                 assert bot.process is not None
                 people = [peer.user(FIRST_USER + n, f"Nutzer {n}") for n in range(users)]
                 # Warm-up: every user's first command (Klimabot creates the member then).
-                await load(peer, people, users, kind)
+                await load(peer, people, command, users, kind)
                 first_call = len(peer.calls)
                 before = usage(bot.process.pid)
-                durations = await load(peer, people, commands, kind)
+                durations = await load(peer, people, command, commands, kind)
                 after = usage(bot.process.pid)
                 connections = sockets(bot.process.pid)
                 # Read now: a long poll still open gets its 409 only when the bot stops.
@@ -278,7 +296,7 @@ def row(label: str, result: Pass) -> str:
     )
 
 
-def print_results(passes: list[Pass], limited: Pass | None) -> bool:
+def print_results(passes: list[Pass], limited: Pass | None, *, targeted: bool) -> bool:
     """Print every pass, the medians and the verdict; tell whether the target is met."""
     header = (
         f"{'bot':<16} {'commands':>8} {'users':>5} {'seconds':>8} {'commands/s':>10}"
@@ -316,11 +334,12 @@ def print_results(passes: list[Pass], limited: Pass | None) -> bool:
             " those figures are inflated by contention for the cores"
         )
     ratio = medians["klimabot"] / medians["echo"]
-    passed = ratio >= TARGET
+    passed = ratio >= TARGET or not targeted
+    verdict = f"target >= {TARGET:.0%}: {'PASS' if passed else 'FAIL'}"
     print(
         f"\nKlimabot/echo throughput: {ratio:.0%} (median {medians['klimabot']:.1f} against"
-        f" {medians['echo']:.1f} commands/s); target >= {TARGET:.0%}:"
-        f" {'PASS' if passed else 'FAIL'}"
+        f" {medians['echo']:.1f} commands/s); "
+        + (verdict if targeted else f"the target is for {TARGET_COMMAND} only")
     )
     if limited is not None:
         kept = (
@@ -351,14 +370,18 @@ async def run(args: argparse.Namespace) -> bool:
         for kind in ("echo", "klimabot"):
             print(f"round {number}: {kind}, {args.commands} commands ...", flush=True)
             profile = args.profile if kind == "klimabot" else None
-            passes.append(await measure(kind, args.users, args.commands, profile=profile))
+            passes.append(
+                await measure(kind, args.users, args.command, args.commands, profile=profile)
+            )
     limited = None
     if args.limited_commands:
         print(
             f"klimabot within Telegram's limits, {args.limited_commands} commands ...", flush=True
         )
-        limited = await measure("klimabot", args.users, args.limited_commands, limited=True)
-    return print_results(passes, limited)
+        limited = await measure(
+            "klimabot", args.users, args.command, args.limited_commands, limited=True
+        )
+    return print_results(passes, limited, targeted=args.command == TARGET_COMMAND)
 
 
 def main() -> None:
@@ -371,7 +394,7 @@ def main() -> None:
         f" {','.join(map(str, usable)) or '?'}), Python {platform.python_version()},"
         f" python-telegram-bot {telegram.__version__}"
     )
-    print(f"workload: {args.users} users, {COMMAND}, each sends the next on the answer")
+    print(f"workload: {args.users} users, {args.command}, each sends the next on the answer")
     try:
         passed = asyncio.run(run(args))
     except asyncio.CancelledError:  # SIGTERM
