@@ -138,6 +138,9 @@ class Dispatcher:
                 if command.role > role:
                     refusal = _(ROLE_REFUSALS[command.role]).format(command=f"/{command.name}")
                     return Reply(Markup.escape(refusal), is_error=True)
+                if (remembered := self._remembered_reply(request, command, role, now)) is not None:
+                    await session.commit()  # a new name, or reachable again
+                    return remembered
                 context = Context(
                     session, member, role, self.network, now, self.commands_for(role)
                 )
@@ -161,10 +164,19 @@ class Dispatcher:
         if sender.display_name and person.display_name != sender.display_name[:NAME_LIMIT]:
             return None  # the database learns the new name
         role = self.role_of(request.platform, sender.user_id, person.partner_id)
-        key = self._reply_key(request, command, self.localizer(person.language).language, role)
-        if key is None or command.role > role:
+        if command.role > role:
             return None
-        return self.memory.reply(key, command.same_for_all, now)
+        with i18n.using(self.localizer(person.language)):
+            return self._remembered_reply(request, command, role, now)
+
+    def _remembered_reply(
+        self, request: Request, command: Command, role: Role, now: dt.datetime
+    ) -> Reply | None:
+        """Return the reply given before to the same request in this language and role."""
+        if self.memory is None or command.same_for_all is None:
+            return None
+        key = self._reply_key(request, command, i18n.current().language, role)
+        return None if key is None else self.memory.reply(key, command.same_for_all, now)
 
     async def _run(self, command: Command, request: Request, context: Context) -> Reply:
         tables = command.same_for_all

@@ -60,6 +60,21 @@ async def test_the_same_list_for_a_known_person_needs_no_database(
 
 
 @pytest.mark.usefixtures("meetings")
+async def test_a_newcomer_gets_the_remembered_list_after_the_member_lookup(
+    dispatcher: Dispatcher, statements: list[str], sessions: Sessions
+) -> None:
+    first, newcomer = people(dispatcher, 2)
+    answer = await first.send("/meetings")
+    statements.clear()
+    assert await newcomer.send("/meetings") == answer
+    assert not [statement for statement in statements if "meetings" in statement]
+    assert await stored(sessions, select(Member.display_name).order_by(Member.id)) == [
+        ("person-0",),
+        ("person-1",),
+    ]
+
+
+@pytest.mark.usefixtures("meetings")
 async def test_people_writing_for_the_first_time_leave_the_others_remembered(
     dispatcher: Dispatcher, statements: list[str]
 ) -> None:
