@@ -32,6 +32,7 @@ from bot.config import Config
 from bot.core import ChatId, Platform, Request, Sender, UserId
 from bot.dispatch import Dispatcher, RateLimiter
 from bot.markup import to_plain
+from storage.changes import Changes
 from storage.db import MIGRATIONS, open_database, session_factory
 from storage.models import Answer, Category, Identity, Meeting, Member, Partner, Rsvp, Tip
 from storage.tips import TipPage, search_tips, tips_in_category, top_tips
@@ -193,6 +194,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--regenerate", action="store_true", help="ignore a cached database")
     parser.add_argument(
         "--explain", action="store_true", help="also time each SQL statement and show its plan"
+    )
+    parser.add_argument(
+        "--memory",
+        action="store_true",
+        help="let dispatch remember replies, as the bot does (default: every command queries)",
     )
     return parser.parse_args(argv)
 
@@ -654,7 +660,8 @@ async def run(args: argparse.Namespace) -> bool:
     engine = await open_database(sqlite_url(path))
     log = record_statements(engine) if args.explain else None
     try:
-        dispatcher = build_dispatcher(Config(), session_factory(engine))
+        changes = Changes.track(engine) if args.memory else None
+        dispatcher = build_dispatcher(Config(), session_factory(engine), changes=changes)
         # Round robin over all members never hits the real limit; keep its cost, not its cap.
         dispatcher.rate_limiter = RateLimiter(limit=10**9)
         members = itertools.cycle(await senders(engine))
