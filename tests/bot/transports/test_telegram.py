@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import socket
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -299,6 +301,40 @@ async def test_a_user_who_blocked_the_bot_is_marked_unreachable(
         (None,)
     ]
     assert await bot.stop() == 0
+
+
+async def test_meetings_imported_beside_the_running_bot_are_listed_at_once(
+    tmp_path: Path, peer: TelegramPeer
+) -> None:
+    bot = await running_bot(tmp_path, peer)
+    try:
+        anna = peer.user(1001, "Anna")
+        listed = await ask(peer, anna, "/meetings")
+        assert "Sommerfest" not in listed.text
+        assert (await ask(peer, anna, "/meetings")).text == listed.text  # from memory
+        meetings = tmp_path / "meetings.yaml"
+        meetings.write_text(
+            "meetings:\n"
+            "  - title: Sommerfest des Klimapakts\n"
+            f"    starts: {dt.datetime.now(dt.UTC).year + 1}-07-01 17:00\n"
+            "    location: Rheinterrasse Düsseldorf\n",
+            encoding="utf-8",
+        )
+        importing = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot",
+            "import",
+            str(meetings),
+            "--config",
+            str(bot.config),
+            stdout=asyncio.subprocess.DEVNULL,
+        )
+        assert await importing.wait() == 0
+        await asyncio.sleep(1.5)  # the bot looks for other processes' writes once a second
+        assert "Sommerfest des Klimapakts" in (await ask(peer, anna, "/meetings")).text
+    finally:
+        assert await bot.stop() == 0
 
 
 @pytest.mark.parametrize("mode", ["polling", "webhook"])
