@@ -10,8 +10,10 @@ class follows the ``AiohttpRequest`` of the python-telegram-bot team's ptbcontri
 from __future__ import annotations
 
 import math
+import ssl
 
 import aiohttp
+import certifi
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
@@ -61,11 +63,17 @@ class AiohttpRequest(BaseRequest):
     async def initialize(self) -> None:
         """Open the session in the running event loop (again after a shutdown)."""
         if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(limit=self._connections, limit_per_host=0)
+            # As with python-telegram-bot's httpx backend: certifi's certificate authorities,
+            # and the proxy from HTTPS_PROXY / NO_PROXY if the environment names one.
+            trusted = ssl.create_default_context(cafile=certifi.where())
+            connector = aiohttp.TCPConnector(
+                limit=self._connections, limit_per_host=0, ssl=trusted
+            )
             self._session = aiohttp.ClientSession(
                 connector=connector,
                 headers={"User-Agent": self.USER_AGENT},
                 timeout=aiohttp.ClientTimeout(total=None),
+                trust_env=True,
             )
 
     async def shutdown(self) -> None:

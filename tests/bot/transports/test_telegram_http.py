@@ -6,6 +6,7 @@ import asyncio
 import socket
 from collections.abc import AsyncIterator
 
+import aiohttp
 import pytest
 from aiohttp import web
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
@@ -149,3 +150,51 @@ async def test_no_server_at_all_is_a_network_error() -> None:
         assert not isinstance(error.value, TimedOut)
     finally:
         await request.shutdown()
+
+
+@pytest.fixture
+async def forward_proxy(telegram_peer: TelegramPeer) -> AsyncIterator[tuple[str, list[str]]]:
+    """An HTTP proxy on 127.0.0.1 that forwards to wherever it is asked, and notes where."""
+    seen: list[str] = []
+    client = aiohttp.ClientSession()
+
+    async def forward(request: web.Request) -> web.Response:
+        seen.append(str(request.url))
+        body = await request.read()
+        async with client.request(
+            request.method, request.url, data=body, headers={"Content-Type": request.content_type}
+        ) as answer:
+            return web.Response(
+                status=answer.status, body=await answer.read(), content_type="application/json"
+            )
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", forward)
+    runner = web.AppRunner(app, shutdown_timeout=0.1)
+    await runner.setup()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    await web.SockSite(runner, sock).start()
+    yield f"http://127.0.0.1:{sock.getsockname()[1]}", seen
+    await runner.cleanup()
+    await client.close()
+
+
+async def test_the_proxy_the_environment_names_is_used(
+    telegram_peer: TelegramPeer,
+    forward_proxy: tuple[str, list[str]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    proxy, seen = forward_proxy
+    monkeypatch.setenv("HTTP_PROXY", proxy)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    request = AiohttpRequest(1)
+    await request.initialize()
+    bot = Bot(TOKEN, base_url=telegram_peer.base_url, request=request)
+    try:
+        me = await bot.get_me()
+    finally:
+        await request.shutdown()
+    assert me.username == telegram_peer.bot_username
+    assert seen == [f"{telegram_peer.base_url}{TOKEN}/getMe"]
