@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import math
 import ssl
+import urllib.request
+from urllib.parse import urlsplit
 
 import aiohttp
 import certifi
@@ -34,6 +36,7 @@ class AiohttpRequest(BaseRequest):
         "_connections",
         "_media_write",
         "_pool",
+        "_proxies",
         "_read",
         "_session",
         "_write",
@@ -54,6 +57,7 @@ class AiohttpRequest(BaseRequest):
         self._connect, self._pool = connect_timeout, pool_timeout
         self._media_write = media_write_timeout
         self._session: aiohttp.ClientSession | None = None
+        self._proxies: dict[tuple[str, str], str | None] = {}
 
     @property
     def read_timeout(self) -> float:
@@ -63,8 +67,7 @@ class AiohttpRequest(BaseRequest):
     async def initialize(self) -> None:
         """Open the session in the running event loop (again after a shutdown)."""
         if self._session is None or self._session.closed:
-            # As with python-telegram-bot's httpx backend: certifi's certificate authorities,
-            # and the proxy from HTTPS_PROXY / NO_PROXY if the environment names one.
+            # As with python-telegram-bot's httpx backend: certifi's certificate authorities.
             trusted = ssl.create_default_context(cafile=certifi.where())
             connector = aiohttp.TCPConnector(
                 limit=self._connections, limit_per_host=0, ssl=trusted
@@ -73,7 +76,6 @@ class AiohttpRequest(BaseRequest):
                 connector=connector,
                 headers={"User-Agent": self.USER_AGENT},
                 timeout=aiohttp.ClientTimeout(total=None),
-                trust_env=True,
             )
 
     async def shutdown(self) -> None:
@@ -116,7 +118,7 @@ class AiohttpRequest(BaseRequest):
             headers["Content-Type"] = JSON
         try:
             async with self._session.request(
-                method, url, data=body, headers=headers, timeout=timeout
+                method, url, data=body, headers=headers, timeout=timeout, proxy=self._proxy(url)
             ) as response:
                 return response.status, await response.read()
         except aiohttp.ConnectionTimeoutError as error:
@@ -127,6 +129,16 @@ class AiohttpRequest(BaseRequest):
             raise TimedOut from error
         except aiohttp.ClientError as error:
             raise NetworkError(f"aiohttp.{type(error).__name__}: {error}") from error
+
+    def _proxy(self, url: str) -> str | None:
+        # The proxy the environment names (HTTPS_PROXY, NO_PROXY), as httpx would use it; read
+        # once per host, because aiohttp's trust_env reads the environment on every request.
+        where = urlsplit(url)
+        key = (where.scheme, where.hostname or "")
+        if key not in self._proxies:
+            bypass = urllib.request.proxy_bypass(key[1])
+            self._proxies[key] = None if bypass else urllib.request.getproxies().get(key[0])
+        return self._proxies[key]
 
 
 def _seconds(value: object, default: float) -> float | None:
