@@ -70,9 +70,6 @@ class _Entries(Generic[K, V]):
         while len(self._entries) > self.size:
             self._entries.popitem(last=False)
 
-    def clear(self) -> None:
-        self._entries.clear()
-
 
 class Memory:
     """People by platform account, and replies that are the same for all, by request."""
@@ -116,8 +113,3 @@ class Memory:
         """Keep a reply for the same request by others, for its lifetime and at most MAX_AGE."""
         latest = now + MAX_AGE
         self._replies.put(key, reply, stamp, latest if until is None else min(until, latest))
-
-    def forget(self) -> None:
-        """Drop everything remembered."""
-        self._people.clear()
-        self._replies.clear()

@@ -14,8 +14,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.core import Platform
 from bot.dispatch import Dispatcher
 from bot.markup import to_plain
-from storage.changes import Changes, watch_other_writers
-from storage.db import create_engine, session_factory
 from storage.meetings import OPEN_END
 from storage.members import mark_unreachable
 from storage.models import Identity, Member
@@ -95,27 +93,20 @@ async def test_an_answer_given_is_counted_in_everyone_s_list(dispatcher: Dispatc
     assert "Zusagen: 1" in await second.send("/meetings")
 
 
-@pytest.mark.usefixtures("meetings")
+@pytest.mark.usefixtures("meetings", "watched")
 async def test_a_meeting_imported_by_another_process_is_listed_within_a_second(
-    dispatcher: Dispatcher, engine: AsyncEngine, changes: Changes
+    dispatcher: Dispatcher, other_process: Sessions
 ) -> None:
     (person,) = people(dispatcher, 1)
     assert "Neues Format" not in await person.send("/meetings")
-    watcher = asyncio.create_task(watch_other_writers(engine, changes, every=0.05))
-    other = create_engine(str(engine.url))
-    try:
-        await asyncio.sleep(0.2)
-        async with session_factory(other)() as session:
-            await add_meeting(session, "Neues Format", NOW + dt.timedelta(days=1))
-            await session.commit()
-        for _ in range(40):
-            if "Neues Format" in await person.send("/meetings"):
-                break
-            await asyncio.sleep(0.05)
-        assert "Neues Format" in await person.send("/meetings")
-    finally:
-        watcher.cancel()
-        await other.dispose()
+    async with other_process() as session:
+        await add_meeting(session, "Neues Format", NOW + dt.timedelta(days=1))
+        await session.commit()
+    for _ in range(50):
+        if "Neues Format" in await person.send("/meetings"):
+            break
+        await asyncio.sleep(0.02)
+    assert "Neues Format" in await person.send("/meetings")
 
 
 @pytest.mark.usefixtures("meetings")

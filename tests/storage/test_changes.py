@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from storage.changes import Changes, watch_other_writers
-from storage.db import create_engine, session_factory
+from storage.changes import Changes
 from storage.models import Identity, Meeting, Member, Partner
 from tests.helpers import NOW, Sessions, add_meeting, add_partner, add_tip
 
@@ -104,18 +100,6 @@ async def test_reads_change_nothing(sessions: Sessions, changes: Changes) -> Non
     assert changes.stamp(["members", "meetings", "rsvps", "tips"]) == before
 
 
-@contextlib.asynccontextmanager
-async def watching(engine: AsyncEngine, changes: Changes) -> AsyncIterator[None]:
-    watcher = asyncio.create_task(watch_other_writers(engine, changes, every=0.02))
-    try:
-        await asyncio.sleep(0.1)  # the first look, which every later one is compared with
-        yield
-    finally:
-        watcher.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await watcher
-
-
 async def until_changed(changes: Changes, stamp: tuple[int, ...], tables: list[str]) -> bool:
     for _ in range(100):
         if changes.stamp(tables) != stamp:
@@ -124,31 +108,23 @@ async def until_changed(changes: Changes, stamp: tuple[int, ...], tables: list[s
     return False
 
 
-@pytest.fixture
-async def other_process(engine: AsyncEngine) -> AsyncIterator[Sessions]:
-    """Sessions of a second engine on the same file, as `klimabot import` would open it."""
-    other = create_engine(str(engine.url))
-    yield session_factory(other)
-    await other.dispose()
-
-
+@pytest.mark.usefixtures("watched")
 async def test_another_process_writing_changes_everything(
-    engine: AsyncEngine, changes: Changes, other_process: Sessions
+    changes: Changes, other_process: Sessions
 ) -> None:
-    async with watching(engine, changes):
-        stamp = changes.stamp(["meetings", "tips"])
-        async with other_process() as session:
-            await add_meeting(session, "Importiertes Treffen", NOW)
-            await session.commit()
-        assert await until_changed(changes, stamp, ["meetings", "tips"])
+    stamp = changes.stamp(["meetings", "tips"])
+    async with other_process() as session:
+        await add_meeting(session, "Importiertes Treffen", NOW)
+        await session.commit()
+    assert await until_changed(changes, stamp, ["meetings", "tips"])
 
 
+@pytest.mark.usefixtures("watched")
 async def test_own_writes_are_not_taken_for_another_process(
-    engine: AsyncEngine, sessions: Sessions, changes: Changes
+    sessions: Sessions, changes: Changes
 ) -> None:
-    async with watching(engine, changes):
-        tips = changes.stamp(["tips"])
-        async with sessions() as session:
-            await add_meeting(session, "Klimapakt-Treffen", NOW)
-            await session.commit()
-        assert not await until_changed(changes, tips, ["tips"])
+    tips = changes.stamp(["tips"])
+    async with sessions() as session:
+        await add_meeting(session, "Klimapakt-Treffen", NOW)
+        await session.commit()
+    assert not await until_changed(changes, tips, ["tips"])
