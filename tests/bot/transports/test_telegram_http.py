@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
 from aiohttp import web
+from aiohttp.typedefs import Handler
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
@@ -26,7 +28,8 @@ async def bot(telegram_peer: TelegramPeer) -> AsyncIterator[Bot]:
         base_url=telegram_peer.base_url,
         base_file_url=telegram_peer.base_file_url,
         request=AiohttpRequest(2),
-        get_updates_request=AiohttpRequest(1),
+        # Far shorter than a long poll: python-telegram-bot must add the poll's time to it.
+        get_updates_request=AiohttpRequest(1, read_timeout=0.5),
     )
     async with bot:
         yield bot
@@ -86,10 +89,25 @@ async def test_a_long_poll_waits_longer_than_the_read_timeout(
         await anna.send("/meetings")
 
     writer = asyncio.create_task(write_later())
-    # The backend's read timeout is 5 s by default; python-telegram-bot adds the poll's 10 s.
     updates = await bot.get_updates(timeout=10)
     await writer
     assert [update.message.text for update in updates if update.message] == ["/meetings"]
+
+
+@contextlib.asynccontextmanager
+async def serving(handler: Handler) -> AsyncIterator[str]:
+    """Serve every path with handler on a free port of 127.0.0.1; yield the base URL."""
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handler)
+    runner = web.AppRunner(app, shutdown_timeout=0.1)
+    await runner.setup()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    await web.SockSite(runner, sock).start()
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        await runner.cleanup()
 
 
 @pytest.fixture
@@ -100,15 +118,8 @@ async def silent_server() -> AsyncIterator[str]:
         await asyncio.sleep(60)
         return web.Response()
 
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", hang)
-    runner = web.AppRunner(app, shutdown_timeout=0.1)
-    await runner.setup()
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    await web.SockSite(runner, sock).start()
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}/bot"
-    await runner.cleanup()
+    async with serving(hang) as url:
+        yield f"{url}/bot"
 
 
 async def test_a_server_that_does_not_answer_times_out(silent_server: str) -> None:
@@ -168,15 +179,8 @@ async def forward_proxy(telegram_peer: TelegramPeer) -> AsyncIterator[tuple[str,
                 status=answer.status, body=await answer.read(), content_type="application/json"
             )
 
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", forward)
-    runner = web.AppRunner(app, shutdown_timeout=0.1)
-    await runner.setup()
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    await web.SockSite(runner, sock).start()
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}", seen
-    await runner.cleanup()
+    async with serving(forward) as url:
+        yield url, seen
     await client.close()
 
 
