@@ -13,12 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from mautrix.api import HTTPAPI
-from mautrix.client import Client, SyncStream
+from mautrix.client import Client
 from mautrix.client.encryption_manager import DecryptionDispatcher
 from mautrix.crypto import OlmMachine, PgCryptoStateStore, PgCryptoStore
-from mautrix.errors import DecryptionError, SessionNotFound
 from mautrix.types import (
-    EncryptedEvent,
     EventType,
     Filter,
     Membership,
@@ -34,34 +32,18 @@ from mautrix.types import (
 )
 from mautrix.util.async_db import Database
 
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+# Klimabot's decryption, which waits for a megolm key still on its way: the same for both bots.
+from bot.transports.matrix import PatientDecryption  # noqa: E402
+
 READY = "matrix echo bot ready"
 PICKLE_KEY = "matrix-echo-bot-pickles"
-KEY_WAIT = 10.0  # seconds to wait for a megolm key still on its way, as Klimabot does
 TOKEN_VARIABLE = "MATRIX_ECHO_TOKEN"
 
 logger = logging.getLogger("matrix_echo_bot")
-
-
-class PatientDecryption(DecryptionDispatcher):
-    """Decrypt incoming events, waiting for a key still on its way (as Klimabot's transport)."""
-
-    async def handle(self, evt: EncryptedEvent) -> None:
-        """Decrypt the event and dispatch it as if it had arrived in the clear."""
-        crypto = self.client.crypto
-        assert crypto is not None
-        try:
-            decrypted = await crypto.decrypt_megolm_event(evt)
-        except SessionNotFound:
-            session = evt.content.session_id
-            if not await crypto.wait_for_session(evt.room_id, session, timeout=KEY_WAIT):
-                logger.warning("no key arrived for %s", evt.event_id)
-                return
-            decrypted = await crypto.decrypt_megolm_event(evt)
-        except DecryptionError as error:
-            logger.warning("cannot decrypt %s: %s", evt.event_id, error)
-            return
-        source: SyncStream = getattr(evt, "source", SyncStream.JOINED_ROOM)
-        self.client.dispatch_event(decrypted, source)
 
 
 class EchoBot:

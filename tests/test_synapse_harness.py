@@ -25,6 +25,21 @@ async def raw_event(member: MatrixMember, room_id: RoomID, event_id: EventID) ->
     return event
 
 
+async def two_in_a_room(
+    make_member: MakeMember, *, encrypted: bool = True
+) -> tuple[MatrixMember, MatrixMember, RoomID]:
+    """Anna and Ben, both joined: an encrypted direct chat, or a plain room."""
+    anna = await make_member("anna")
+    ben = await make_member("ben")
+    if encrypted:
+        room_id = await anna.create_dm(ben.user_id)
+    else:
+        room_id = await anna.create_room([ben.user_id], encrypted=False)
+    await ben.join(room_id)
+    await anna.wait_joined(room_id, ben.user_id)
+    return anna, ben, room_id
+
+
 async def send_burst(synapse: Synapse, token: str, count: int) -> list[tuple[int, Any]]:
     """Send up to count messages into a new room at once, stopping at the first 429."""
     # Synapse holds each 429 back for half a second; one is enough to see.
@@ -77,11 +92,7 @@ async def test_registering_the_same_name_twice_fails(synapse: Synapse) -> None:
 async def test_encrypted_dm_arrives_encrypted_and_is_decrypted(
     make_matrix_member: MakeMember,
 ) -> None:
-    anna = await make_matrix_member("anna")
-    ben = await make_matrix_member("ben")
-    room_id = await anna.create_dm(ben.user_id)
-    await ben.join(room_id)
-    await anna.wait_joined(room_id, ben.user_id)
+    anna, ben, room_id = await two_in_a_room(make_matrix_member)
 
     event_id = await anna.send_text(room_id, "hallo")
     message = await ben.next_message(room_id, sender=anna.user_id)
@@ -94,11 +105,7 @@ async def test_encrypted_dm_arrives_encrypted_and_is_decrypted(
 
 
 async def test_encrypted_reply_carries_html(make_matrix_member: MakeMember) -> None:
-    anna = await make_matrix_member("anna")
-    ben = await make_matrix_member("ben")
-    room_id = await anna.create_dm(ben.user_id)
-    await ben.join(room_id)
-    await anna.wait_joined(room_id, ben.user_id)
+    anna, ben, room_id = await two_in_a_room(make_matrix_member)
     await anna.send_text(room_id, "hallo")
     await ben.next_message(room_id)
 
@@ -110,11 +117,7 @@ async def test_encrypted_reply_carries_html(make_matrix_member: MakeMember) -> N
 
 
 async def test_unencrypted_room_works_in_the_clear(make_matrix_member: MakeMember) -> None:
-    anna = await make_matrix_member("anna")
-    ben = await make_matrix_member("ben")
-    room_id = await anna.create_room([ben.user_id], encrypted=False)
-    await ben.join(room_id)
-    await anna.wait_joined(room_id, ben.user_id)
+    anna, ben, room_id = await two_in_a_room(make_matrix_member, encrypted=False)
 
     event_id = await anna.send_text(room_id, "hallo")
     message = await ben.next_message(room_id, sender=anna.user_id)
@@ -126,11 +129,7 @@ async def test_unencrypted_room_works_in_the_clear(make_matrix_member: MakeMembe
 async def test_reaction_is_encrypted_with_its_relation_in_the_clear(
     make_matrix_member: MakeMember,
 ) -> None:
-    anna = await make_matrix_member("anna")
-    ben = await make_matrix_member("ben")
-    room_id = await anna.create_dm(ben.user_id)
-    await ben.join(room_id)
-    await anna.wait_joined(room_id, ben.user_id)
+    anna, ben, room_id = await two_in_a_room(make_matrix_member)
     event_id = await anna.send_text(room_id, "Treffen am Freitag?")
 
     reaction_id = await ben.react(room_id, event_id, "👍")
@@ -145,11 +144,7 @@ async def test_reaction_is_encrypted_with_its_relation_in_the_clear(
 async def test_burst_arrives_in_order_and_is_counted_with_messages(
     make_matrix_member: MakeMember,
 ) -> None:
-    anna = await make_matrix_member("anna")
-    ben = await make_matrix_member("ben")
-    room_id = await anna.create_dm(ben.user_id)
-    await ben.join(room_id)
-    await anna.wait_joined(room_id, ben.user_id)
+    anna, ben, room_id = await two_in_a_room(make_matrix_member)
 
     for number in range(25):
         await anna.send_text(room_id, f"Nachricht {number}")
@@ -164,11 +159,7 @@ async def test_burst_arrives_in_order_and_is_counted_with_messages(
 async def test_messages_sent_while_offline_are_decrypted_on_return(
     make_matrix_member: MakeMember,
 ) -> None:
-    anna = await make_matrix_member("anna")
-    ben = await make_matrix_member("ben")
-    room_id = await anna.create_dm(ben.user_id)
-    await ben.join(room_id)
-    await anna.wait_joined(room_id, ben.user_id)
+    anna, ben, room_id = await two_in_a_room(make_matrix_member)
     await ben.stop()
 
     for text in ("eins", "zwei", "drei"):
