@@ -138,7 +138,9 @@ class Dispatcher:
                 if command.role > role:
                     refusal = _(ROLE_REFUSALS[command.role]).format(command=f"/{command.name}")
                     return Reply(Markup.escape(refusal), is_error=True)
-                if (remembered := self._remembered_reply(request, command, role, now)) is not None:
+                language = i18n.current().language
+                remembered = self._remembered_reply(request, command, language, role, now)
+                if remembered is not None:
                     await session.commit()  # a new name, or reachable again
                     return remembered
                 context = Context(
@@ -166,16 +168,16 @@ class Dispatcher:
         role = self.role_of(request.platform, sender.user_id, person.partner_id)
         if command.role > role:
             return None
-        with i18n.using(self.localizer(person.language)):
-            return self._remembered_reply(request, command, role, now)
+        language = self.localizer(person.language).language
+        return self._remembered_reply(request, command, language, role, now)
 
     def _remembered_reply(
-        self, request: Request, command: Command, role: Role, now: dt.datetime
+        self, request: Request, command: Command, language: str, role: Role, now: dt.datetime
     ) -> Reply | None:
         """Return the reply given before to the same request in this language and role."""
         if self.memory is None or command.same_for_all is None:
             return None
-        key = self._reply_key(request, command, i18n.current().language, role)
+        key = self._reply_key(request, command, language, role)
         return None if key is None else self.memory.reply(key, command.same_for_all, now)
 
     async def _run(self, command: Command, request: Request, context: Context) -> Reply:
