@@ -27,12 +27,12 @@ from sqlalchemy import event, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.orm import DeclarativeBase
 
+from bot.allowance import Allowance
 from bot.app import build_dispatcher
 from bot.config import Config
 from bot.core import ChatId, Platform, Request, Sender, UserId
-from bot.dispatch import Dispatcher, RateLimiter
+from bot.dispatch import Dispatcher
 from bot.markup import to_plain
-from storage.changes import Changes
 from storage.db import MIGRATIONS, open_database, session_factory
 from storage.models import Answer, Category, Identity, Meeting, Member, Partner, Rsvp, Tip
 from storage.tips import TipPage, search_tips, tips_in_category, top_tips
@@ -194,11 +194,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--regenerate", action="store_true", help="ignore a cached database")
     parser.add_argument(
         "--explain", action="store_true", help="also time each SQL statement and show its plan"
-    )
-    parser.add_argument(
-        "--memory",
-        action="store_true",
-        help="let dispatch remember replies, as the bot does (default: every command queries)",
     )
     return parser.parse_args(argv)
 
@@ -660,10 +655,9 @@ async def run(args: argparse.Namespace) -> bool:
     engine = await open_database(sqlite_url(path))
     log = record_statements(engine) if args.explain else None
     try:
-        changes = Changes.track(engine) if args.memory else None
-        dispatcher = build_dispatcher(Config(), session_factory(engine), changes=changes)
+        dispatcher = build_dispatcher(Config(), session_factory(engine))
         # Round robin over all members never hits the real limit; keep its cost, not its cap.
-        dispatcher.rate_limiter = RateLimiter(limit=10**9)
+        dispatcher.allowance = Allowance(limit=10**9)
         members = itertools.cycle(await senders(engine))
         print(f"meetings not started yet: {await upcoming_count(engine)} of {sizes.meetings}")
         results = []

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot import i18n
+from bot.allowance import Allowance
 from bot.config import Config, Secrets
 from bot.core import Platform, Recipient, Role
 from bot.dispatch import Dispatcher
@@ -19,7 +17,6 @@ from bot.transports.matrix import MatrixSettings, MatrixTransport
 from bot.transports.telegram import Menu, TelegramSettings, TelegramTransport
 from bot.transports.telegram_pacing import Limits
 from handlers import accounts, meetings, partners, preferences, start, tips
-from storage.changes import Changes, watch_other_writers
 from storage.db import open_database, session_factory
 from storage.members import mark_unreachable
 from storage.models import utcnow
@@ -38,24 +35,12 @@ ROUTERS = (
 
 @dataclass(frozen=True, slots=True)
 class App:
-    """A running bot's shared parts: the database, its changes and the dispatcher."""
+    """A running bot's shared parts: the database and the dispatcher."""
 
     config: Config
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
-    changes: Changes
     dispatcher: Dispatcher
-
-    @contextlib.asynccontextmanager
-    async def serving(self) -> AsyncIterator[None]:
-        """Keep what dispatch remembers current, also when other processes write the data."""
-        watcher = asyncio.create_task(watch_other_writers(self.engine, self.changes))
-        try:
-            yield
-        finally:
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
 
     async def close(self) -> None:
         """Release the database."""
@@ -73,19 +58,15 @@ def build_dispatcher(
     config: Config,
     sessions: async_sessionmaker[AsyncSession],
     extra_coordinators: set[tuple[Platform, str]] | None = None,
-    changes: Changes | None = None,
 ) -> Dispatcher:
-    """Return a dispatcher with every handler router included.
-
-    Given the engine's changes, it answers repeated requests from memory where it can.
-    """
+    """Return a dispatcher with every handler router included."""
     dispatcher = Dispatcher(
         sessions,
         network=config.network.name,
         language=config.network.language,
         timezone=config.network.zone,
         coordinators=coordinators(config) | (extra_coordinators or set()),
-        changes=changes,
+        allowance=Allowance(config.rate_limit.commands, config.rate_limit.seconds),
     )
     dispatcher.include_routers(*ROUTERS)
     return dispatcher
@@ -97,9 +78,8 @@ async def open_app(
     """Open the database (creating a new one) and build the dispatcher."""
     engine = await open_database(config.database.url)
     sessions = session_factory(engine)
-    changes = Changes.track(engine)
-    dispatcher = build_dispatcher(config, sessions, extra_coordinators, changes)
-    return App(config, engine, sessions, changes, dispatcher)
+    dispatcher = build_dispatcher(config, sessions, extra_coordinators)
+    return App(config, engine, sessions, dispatcher)
 
 
 class SetupError(Exception):

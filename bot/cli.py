@@ -169,8 +169,7 @@ async def _chat(app: App) -> int:
     console = ConsoleTransport(app.dispatcher.handle, stdin=sys.stdin, stdout=sys.stdout)
     if console.interactive:
         print(_("Type /help to begin; Ctrl-D ends the chat."))
-    async with app.serving():
-        await console.start()
+    await console.start()
     return 0
 
 
@@ -192,12 +191,11 @@ async def _serve(app: App) -> int:
         loop.add_signal_handler(signum, stop.set)
     started: list[Transport] = []
     try:
-        async with app.serving():
-            for transport in running:
-                await transport.start()
-                started.append(transport)
-            print(_("Klimabot is running; stop it with Ctrl-C."), file=sys.stderr, flush=True)
-            await stop.wait()
+        for transport in running:
+            await transport.start()
+            started.append(transport)
+        print(_("Klimabot is running; stop it with Ctrl-C."), file=sys.stderr, flush=True)
+        await stop.wait()
     finally:
         for transport in reversed(started):
             try:

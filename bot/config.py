@@ -106,6 +106,13 @@ class TelegramLimits(_Section):
     group_messages_per_minute: float = Field(default=20, gt=0)
 
 
+class RateLimit(_Section):
+    """How many commands one person may send on a chat platform before the bot asks for a pause."""
+
+    commands: int = Field(default=20, ge=1)
+    seconds: float = Field(default=30, gt=0)
+
+
 class Telegram(_Section):
     """The Telegram transport; it runs when KLIMABOT_TELEGRAM_TOKEN is set."""
 
@@ -139,6 +146,7 @@ class Config(_Section):
     network: Network = Network()
     database: Database = Database()
     coordinators: Coordinators = Coordinators()
+    rate_limit: RateLimit = RateLimit()
     telegram: Telegram = Telegram()
     matrix: Matrix = Matrix()
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 import secrets
-import time
-from collections import defaultdict, deque
 from collections.abc import Callable, Collection
 from zoneinfo import ZoneInfo
 
@@ -14,18 +13,15 @@ from markupsafe import Markup
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import i18n
-from bot.core import Platform, Reply, Request, Role, UserError, UserId
+from bot.allowance import Allowance, Verdict
+from bot.core import Platform, Reply, Request, Role, UserError
 from bot.i18n import _
 from bot.markup import code, shorten
-from bot.memory import Memory, Person, ReplyKey
 from bot.routing import Command, Context, Router
-from storage.changes import Changes
-from storage.members import NAME_LIMIT, member_for
-from storage.models import Member, utcnow
+from storage.members import member_for
+from storage.models import utcnow
 
 logger = logging.getLogger(__name__)
-# Longer arguments (a pasted text) are answered each time, not remembered.
-MAX_REMEMBERED_ARGS = 200
 
 ROLE_REFUSALS = {
     Role.PARTNER: i18n.N_(
@@ -34,23 +30,6 @@ ROLE_REFUSALS = {
     ),
     Role.COORDINATOR: i18n.N_("{command} is for the network's coordinators."),
 }
-
-
-class RateLimiter:
-    """Allow each person a number of commands in a sliding window (kept in memory only)."""
-
-    def __init__(self, limit: int = 20, window: float = 30.0) -> None:
-        self.limit, self.window = limit, window
-        self._seen: defaultdict[tuple[Platform, UserId], deque[float]] = defaultdict(deque)
-
-    def allow(self, platform: Platform, user_id: UserId) -> bool:
-        """Record a command and tell whether it is within the person's allowance."""
-        now = time.monotonic()
-        seen = self._seen[(platform, user_id)]
-        while seen and seen[0] <= now - self.window:
-            seen.popleft()
-        seen.append(now)
-        return len(seen) <= self.limit
 
 
 class Dispatcher:
@@ -64,19 +43,16 @@ class Dispatcher:
         language: str,
         timezone: ZoneInfo,
         coordinators: Collection[tuple[Platform, str]] = (),
-        rate_limiter: RateLimiter | None = None,
+        allowance: Allowance | None = None,
         clock: Callable[[], dt.datetime] = utcnow,
-        changes: Changes | None = None,
     ) -> None:
         self.sessions = sessions
         self.network = network
         self.language = language
         self.timezone = timezone
         self.coordinators = frozenset(coordinators)
-        self.rate_limiter = rate_limiter or RateLimiter()
+        self.allowance = allowance or Allowance()
         self.clock = clock
-        # Without the engine's changes nothing can be known to be current: no memory.
-        self.memory = Memory(changes) if changes is not None else None
         self._commands: dict[str, Command] = {}
 
     def include_routers(self, *routers: Router) -> None:
@@ -108,81 +84,52 @@ class Dispatcher:
         command = self._commands.get(request.command.lower())
         if command is None and request.is_group:
             return None
-        if not self.rate_limiter.allow(request.platform, request.sender.user_id):
+        verdict, wait = Verdict.ANSWER, 0.0
+        if request.platform is not Platform.CONSOLE:  # the operator's own tool
+            person = (request.platform, request.sender.user_id)
+            verdict, wait = self.allowance.check(person, button=request.via_button)
+        if verdict is Verdict.QUIET:
             return None
-        now = self.clock()
-        if command is not None:
-            remembered = self._remembered(request, command, now)
-            if remembered is not None:
-                return remembered
-        people_stamp = self.memory.people_stamp() if self.memory else ()
-        async with self.sessions() as session:
-            member, created = await member_for(
-                session,
-                request.platform,
-                request.sender.user_id,
-                display_name=request.sender.display_name,
-                language=_supported(request.sender.language_code),
+        try:
+            async with self.sessions() as session:
+                return await self._answer(session, request, command, verdict, wait)
+        except Exception:
+            # Also the member lookup: a busy or broken database is answered, never silent.
+            return _failure(request.command)
+
+    async def _answer(
+        self,
+        session: AsyncSession,
+        request: Request,
+        command: Command | None,
+        verdict: Verdict,
+        wait: float,
+    ) -> Reply:
+        member, created = await member_for(
+            session,
+            request.platform,
+            request.sender.user_id,
+            display_name=request.sender.display_name,
+            language=_supported(request.sender.language_code),
+        )
+        if created:
+            # The member exists from now on, whatever becomes of the command.
+            await session.commit()
+        role = self.role_of(request.platform, request.sender.user_id, member.partner_id)
+        with i18n.using(self.localizer(member.language)):
+            if verdict is Verdict.NOTICE:
+                return _slow_down(wait)
+            if command is None:
+                return _unknown(request)
+            if command.role > role:
+                refusal = _(ROLE_REFUSALS[command.role]).format(command=f"/{command.name}")
+                return Reply(Markup.escape(refusal), is_error=True)
+            context = Context(
+                session, member, role, self.network, self.clock(), self.commands_for(role)
             )
-            if created:
-                # The member exists from now on, whatever becomes of the command.
-                await session.commit()
-            if self.memory is not None:
-                self.memory.remember_person(
-                    request.platform, request.sender.user_id, _person(member), people_stamp
-                )
-            role = self.role_of(request.platform, request.sender.user_id, member.partner_id)
-            with i18n.using(self.localizer(member.language)):
-                if command is None:
-                    return _unknown(request)
-                if command.role > role:
-                    refusal = _(ROLE_REFUSALS[command.role]).format(command=f"/{command.name}")
-                    return Reply(Markup.escape(refusal), is_error=True)
-                language = i18n.current().language
-                remembered = self._remembered_reply(request, command, language, role, now)
-                if remembered is not None:
-                    await session.commit()  # a new name, or reachable again
-                    return remembered
-                context = Context(
-                    session, member, role, self.network, now, self.commands_for(role)
-                )
-                return await self._run(command, request, context)
-
-    def _reply_key(
-        self, request: Request, command: Command, language: str, role: Role
-    ) -> ReplyKey | None:
-        if len(request.args) > MAX_REMEMBERED_ARGS:
-            return None
-        return ReplyKey(command.name, request.args.strip(), language, role, request.via_button)
-
-    def _remembered(self, request: Request, command: Command, now: dt.datetime) -> Reply | None:
-        """Answer from memory: a known person asking what was answered the same for all."""
-        if self.memory is None or command.same_for_all is None:
-            return None
-        sender = request.sender
-        person = self.memory.person(request.platform, sender.user_id, now)
-        if person is None:
-            return None
-        if sender.display_name and person.display_name != sender.display_name[:NAME_LIMIT]:
-            return None  # the database learns the new name
-        role = self.role_of(request.platform, sender.user_id, person.partner_id)
-        if command.role > role:
-            return None
-        language = self.localizer(person.language).language
-        return self._remembered_reply(request, command, language, role, now)
-
-    def _remembered_reply(
-        self, request: Request, command: Command, language: str, role: Role, now: dt.datetime
-    ) -> Reply | None:
-        """Return the reply given before to the same request in this language and role."""
-        if self.memory is None or command.same_for_all is None:
-            return None
-        key = self._reply_key(request, command, language, role)
-        return None if key is None else self.memory.reply(key, command.same_for_all, now)
+            return await self._run(command, request, context)
 
     async def _run(self, command: Command, request: Request, context: Context) -> Reply:
-        tables = command.same_for_all
-        stamp = self.memory.reply_stamp(tables) if self.memory and tables is not None else None
         try:
             reply = await command.handler(request, context)
             await context.session.commit()
@@ -191,23 +138,29 @@ class Dispatcher:
             return _user_error(error, command)
         except Exception:
             await context.session.rollback()
-            ref = secrets.token_hex(3).upper()
-            logger.exception("/%s failed (ref: %s)", command.name, ref)
-            return Reply(
-                Markup.escape(
-                    _("Sorry, that went wrong on my side (ref: {ref}). Please try again later.")
-                ).format(ref=ref),
-                is_error=True,
-            )
-        if self.memory is not None and stamp is not None and not reply.is_error:
-            key = self._reply_key(request, command, i18n.current().language, context.role)
-            if key is not None:
-                self.memory.remember_reply(key, reply, stamp, context.now, context.lifetime.until)
+            return _failure(command.name)
         return reply
 
 
-def _person(member: Member) -> Person:
-    return Person(member.id, member.display_name, member.language, member.partner_id)
+def _failure(command: str) -> Reply:
+    """Log the unexpected with a reference number, and give the person the same number."""
+    ref = secrets.token_hex(3).upper()
+    logger.exception("/%s failed (ref: %s)", shorten(command, 40), ref)
+    return Reply(
+        Markup.escape(
+            _("Sorry, that went wrong on my side (ref: {ref}). Please try again later.")
+        ).format(ref=ref),
+        is_error=True,
+    )
+
+
+def _slow_down(wait: float) -> Reply:
+    seconds = max(1, math.ceil(wait))
+    text = _(
+        "You are sending commands faster than I can answer. "
+        "I will answer again in {seconds} seconds."
+    ).format(seconds=seconds)
+    return Reply(Markup.escape(text), is_error=True)
 
 
 def _supported(language_code: str | None) -> str | None:

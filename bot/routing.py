@@ -9,19 +9,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core import Reply, Request, Role
-from storage.models import Base, Member
-
-
-@dataclass(slots=True)
-class Lifetime:
-    """Until when a reply stays true if the data it shows does not change (None: for ever)."""
-
-    until: dt.datetime | None = None
-
-    def ends(self, moment: dt.datetime | None) -> None:
-        """Note a moment from which the reply will read differently, such as a meeting's end."""
-        if moment is not None and (self.until is None or moment < self.until):
-            self.until = moment
+from storage.models import Member
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +22,6 @@ class Context:
     network: str
     now: dt.datetime
     commands: Sequence[Command] = ()
-    lifetime: Lifetime = field(default_factory=Lifetime)
 
 
 Handler = Callable[[Request, Context], Awaitable[Reply]]
@@ -51,7 +38,6 @@ class Command:
     role: Role = Role.MEMBER
     aliases: tuple[str, ...] = ()
     group: bool = True
-    same_for_all: tuple[str, ...] | None = None
 
 
 @dataclass(slots=True)
@@ -70,28 +56,16 @@ class Router:
         role: Role = Role.MEMBER,
         aliases: tuple[str, ...] = (),
         group: bool = True,
-        same_for_all: Sequence[type[Base]] | None = None,
     ) -> Callable[[Handler], Handler]:
         """Register the decorated handler for ``/name``; help and usage are N_() marked.
 
         ``group=False`` keeps a personal command (such as /join) out of group chats unless
         it is addressed to the bot by name.
-
-        ``same_for_all`` names the models a reply is made of when it is the same for every
-        member who asks in the same language and role: dispatch may then answer the same
-        request from memory until one of those tables changes or the reply's lifetime ends.
         """
-        tables = (
-            None
-            if same_for_all is None
-            else tuple(sorted({m.__tablename__ for m in same_for_all}))
-        )
 
         def register(handler: Handler) -> Handler:
             usage_line = usage or f"/{name}"
-            self.commands.append(
-                Command(name, handler, help, usage_line, role, aliases, group, tables)
-            )
+            self.commands.append(Command(name, handler, help, usage_line, role, aliases, group))
             return handler
 
         return register

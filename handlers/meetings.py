@@ -20,7 +20,7 @@ from storage.meetings import (
     set_answer,
     upcoming_meetings,
 )
-from storage.models import Answer, Meeting, Rsvp
+from storage.models import Answer, Meeting
 
 router = Router("meetings")
 PAGE_SIZE = 5
@@ -31,7 +31,6 @@ ANSWER_WORDS = {Answer.YES: N_("yes"), Answer.NO: N_("no"), Answer.MAYBE: N_("ma
     "meetings",
     help=N_("upcoming network meetings"),
     usage=N_("/meetings"),
-    same_for_all=(Meeting, Rsvp),
 )
 async def list_meetings(request: Request, ctx: Context) -> Reply:
     """List the meetings that are not over yet, soonest first."""
@@ -39,8 +38,6 @@ async def list_meetings(request: Request, ctx: Context) -> Reply:
     upcoming = await upcoming_meetings(
         ctx.session, ctx.now, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE
     )
-    # The list reads differently once one of its meetings is over.
-    ctx.lifetime.ends(upcoming.changes_at)
     summaries, total = upcoming.summaries, upcoming.total
     if total == 0:
         return Reply(Markup.escape(_("No meetings are planned at the moment.")))

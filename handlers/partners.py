@@ -10,7 +10,7 @@ from bot.markup import blocks, bold, code, lines, link, shorten
 from bot.routing import Context, Router
 from handlers.paging import page_buttons, page_count, split_page
 from storage.invites import VALID_FOR, InviteRefused, create_invite, redeem_invite
-from storage.models import Partner, Tip
+from storage.models import Partner
 from storage.partners import find_partners, list_partners, tip_count
 
 router = Router("partners")
@@ -21,7 +21,6 @@ PAGE_SIZE = 10
     "partners",
     help=N_("the network's partners"),
     usage=N_("/partners"),
-    same_for_all=(Partner,),
 )
 async def show_partners(request: Request, ctx: Context) -> Reply:
     """List the partners in the order they joined."""
@@ -55,7 +54,6 @@ async def show_partners(request: Request, ctx: Context) -> Reply:
     "partner",
     help=N_("one partner in full"),
     usage=N_("/partner NAME"),
-    same_for_all=(Partner, Tip),
 )
 async def show_partner(request: Request, ctx: Context) -> Reply:
     """Show one partner, found by (part of) its name."""

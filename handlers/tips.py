@@ -10,7 +10,7 @@ from bot.markup import blocks, bold, code, lines, shorten
 from bot.routing import Context, Router
 from handlers.arguments import parse_id
 from handlers.paging import page_buttons, page_count, split_page
-from storage.models import Category, Endorsement, Partner, Tip
+from storage.models import Category, Tip
 from storage.tips import TipPage, get_tip, search_tips, tips_in_category, top_tips
 
 router = Router("tips")
@@ -32,7 +32,6 @@ CATEGORY_NAMES = {
     help=N_("search the network's CO2-saving tips"),
     usage=N_("/tips [words|category]"),
     aliases=("tipps",),
-    same_for_all=(Tip, Partner, Endorsement),
 )
 async def list_tips(request: Request, ctx: Context) -> Reply:
     """List tips: the best ones, one category's, or those matching the search words."""
@@ -59,7 +58,6 @@ async def list_tips(request: Request, ctx: Context) -> Reply:
     help=N_("one tip in full"),
     usage=N_("/tip ID"),
     aliases=("tipp",),
-    same_for_all=(Tip, Partner, Endorsement),
 )
 async def show_tip(request: Request, ctx: Context) -> Reply:
     """Show one tip in full: partner, category, estimated savings, endorsements."""

@@ -6,7 +6,7 @@ import datetime as dt
 from collections import Counter
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, case, func, or_, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Answer, Meeting, Rsvp
@@ -14,12 +14,10 @@ from storage.models import Answer, Meeting, Rsvp
 
 @dataclass(frozen=True, slots=True)
 class UpcomingPage:
-    """One page of the meetings not over yet, how many there are, and when the list changes."""
+    """One page of the meetings not over yet, and how many there are."""
 
     summaries: list[MeetingSummary]
     total: int
-    # The next moment a meeting that is not over now will be over (None: no such meeting).
-    changes_at: dt.datetime | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,13 +44,7 @@ async def upcoming_meetings(
 ) -> UpcomingPage:
     """Return one page of meetings not over yet, soonest first, and how many there are."""
     where = (_not_over(now), Meeting.cancelled_at.is_(None))
-    open_ended = case((Meeting.ends_at.is_(None), Meeting.starts_at))
-    total, first_end, first_open_start = (
-        await session.execute(
-            select(func.count(), func.min(Meeting.ends_at), func.min(open_ended)).where(*where)
-        )
-    ).one()
-    ends = [first_end, first_open_start + OPEN_END if first_open_start else None]
+    total = await session.scalar(select(func.count()).where(*where)) or 0
     # The answer counts ride along with the page's rows: one round trip, five rows.
     answers = {
         answer: select(func.count())
@@ -71,7 +63,7 @@ async def upcoming_meetings(
         MeetingSummary(meeting, Counter(dict(zip(answers, counts, strict=True))))
         for meeting, *counts in rows
     ]
-    return UpcomingPage(summaries, total, min((end for end in ends if end), default=None))
+    return UpcomingPage(summaries, total)
 
 
 async def answer_counts(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -14,9 +12,8 @@ from bot.app import build_dispatcher
 from bot.config import Config
 from bot.core import Platform
 from bot.dispatch import Dispatcher
-from storage.changes import Changes, watch_other_writers
-from storage.db import create_engine, open_database, session_factory
-from tests.helpers import NOW, Chat, Sessions
+from storage.db import open_database, session_factory
+from tests.helpers import NOW, Chat
 
 pytest_plugins = ["tests.telegram_fixtures", "tests.matrix_fixtures"]
 
@@ -43,37 +40,12 @@ async def session(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[A
 
 
 @pytest.fixture
-def changes(engine: AsyncEngine) -> Changes:
-    """The engine's writes, counted per table, as the bot process counts them."""
-    return Changes.track(engine)
-
-
-@pytest.fixture
-async def watched(engine: AsyncEngine, changes: Changes) -> AsyncIterator[None]:
-    """Other processes' writes counted as the bot counts them, but every 20 ms."""
-    watcher = asyncio.create_task(watch_other_writers(engine, changes, every=0.02))
-    await asyncio.sleep(0.1)  # the first look, which every later one is compared with
-    yield
-    watcher.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await watcher
-
-
-@pytest.fixture
-async def other_process(engine: AsyncEngine) -> AsyncIterator[Sessions]:
-    """Sessions of a second engine on the same file, as `klimabot import` would open it."""
-    other = create_engine(str(engine.url))
-    yield session_factory(other)
-    await other.dispose()
-
-
-@pytest.fixture
-def dispatcher(sessions: async_sessionmaker[AsyncSession], changes: Changes) -> Dispatcher:
-    """A dispatcher wired like the bot's: every router, memory, one console coordinator.
+def dispatcher(sessions: async_sessionmaker[AsyncSession]) -> Dispatcher:
+    """A dispatcher wired like the bot's: every router, one console coordinator.
 
     Its clock stands still at NOW unless a test moves it.
     """
-    dispatcher = build_dispatcher(Config(), sessions, {(Platform.CONSOLE, "coordinator")}, changes)
+    dispatcher = build_dispatcher(Config(), sessions, {(Platform.CONSOLE, "coordinator")})
     dispatcher.clock = lambda: NOW
     return dispatcher
 

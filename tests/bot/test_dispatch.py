@@ -4,13 +4,15 @@ import logging
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from bot.allowance import Allowance, Verdict
 from bot.core import ChatId, Platform, Reply, Request, UserError
-from bot.dispatch import Dispatcher, RateLimiter
+from bot.dispatch import Dispatcher
 from bot.markup import to_plain
 from bot.routing import Context, Router
 from storage.models import Identity, Member, Partner, Subscription, Topic
-from tests.helpers import Chat, Sessions, add_partner, assert_well_formed, stored
+from tests.helpers import Chat, Sessions, add_partner, add_tip, assert_well_formed, stored
 
 
 async def test_unknown_command_names_it_and_points_to_help(member: Chat) -> None:
@@ -109,14 +111,89 @@ async def test_in_groups_unknown_commands_get_no_answer(dispatcher: Dispatcher) 
     assert (await group.send("/meetings")) == "Zurzeit sind keine Treffen geplant."
 
 
-async def test_a_flood_of_commands_is_cut_off_per_person(dispatcher: Dispatcher) -> None:
-    dispatcher.rate_limiter = RateLimiter(limit=3, window=60)
-    flooder = Chat(dispatcher, "flooder")
+class Clock:
+    """A monotonic clock that moves only when a test moves it."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_a_flood_gets_one_notice_then_quiet_then_answers_again(
+    dispatcher: Dispatcher,
+) -> None:
+    clock = Clock()
+    dispatcher.allowance = Allowance(limit=3, window=60, clock=clock)
+    flooder = Chat(dispatcher, "flooder", platform=Platform.TELEGRAM)
     for _ in range(3):
         await flooder.send("/help")
-    assert await flooder.answer("/help") is None
-    # Others are not affected.
-    assert (await Chat(dispatcher, "calm").send("/help")).startswith("Was ich kann")
+        clock.now += 10
+    notice = await flooder.reply("/help")
+    assert notice.is_error
+    # The first command leaves the window 60 s after it came, 30 s after now.
+    assert to_plain(notice.text) == (
+        "Sie senden Befehle schneller, als ich antworten kann. In 30 Sekunden antworte ich wieder."
+    )
+    for _ in range(5):  # refused attempts are not counted and do not extend the wait
+        clock.now += 5
+        assert await flooder.answer("/help") is None
+    clock.now += 5.5  # 60.5 s after the first command
+    assert (await flooder.send("/help")).startswith("Was ich kann")
+    # Others were never affected.
+    calm = Chat(dispatcher, "calm", platform=Platform.TELEGRAM)
+    assert (await calm.send("/help")).startswith("Was ich kann")
+
+
+async def test_the_notice_speaks_the_members_language(dispatcher: Dispatcher) -> None:
+    dispatcher.allowance = Allowance(limit=1, window=60, clock=Clock())
+    english = Chat(dispatcher, "en", platform=Platform.MATRIX, language_code="en")
+    await english.send("/help")
+    assert (await english.send("/help")).startswith("You are sending commands faster")
+
+
+async def test_the_console_is_never_limited(dispatcher: Dispatcher) -> None:
+    dispatcher.allowance = Allowance(limit=2, window=60, clock=Clock())
+    operator = Chat(dispatcher, "local")
+    for _ in range(25):
+        assert (await operator.send("/help")).startswith("Was ich kann")
+
+
+async def test_turning_pages_counts_a_quarter_of_a_command(
+    dispatcher: Dispatcher, session: AsyncSession
+) -> None:
+    partner = await add_partner(session)
+    for number in range(12):
+        await add_tip(session, partner, f"Tipp {number}")
+    await session.commit()
+    dispatcher.allowance = Allowance(limit=2, window=60, clock=Clock())
+    reader = Chat(dispatcher, "reader", platform=Platform.TELEGRAM)
+    await reader.send("/tips")
+    for arrow in "▶◀▶◀":  # four page taps weigh one command
+        assert not (await reader.press(arrow)).is_error
+    assert (await reader.reply("/tips")).is_error
+
+
+def test_the_allowance_forgets_people_beyond_its_size() -> None:
+    clock = Clock()
+    allowance = Allowance(limit=1, window=60, people=100, clock=clock)
+    for person in range(1000):
+        allowance.check(person)
+    assert len(allowance) == 100
+    clock.now += 61
+    assert allowance.check(999) == (Verdict.ANSWER, 0.0)
+
+
+async def test_a_database_failure_in_the_member_lookup_is_answered(
+    dispatcher: Dispatcher, engine: AsyncEngine, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with engine.begin() as connection:
+        await connection.exec_driver_sql("DROP TABLE identities")
+    text = await Chat(dispatcher, "member").send("/meetings")
+    ref = text.split("(Ref.: ")[1].split(")")[0]
+    assert text.startswith("Entschuldigung, da ist bei mir etwas schiefgegangen")
+    assert f"/meetings failed (ref: {ref})" in caplog.text
 
 
 async def test_a_forged_or_outdated_button_gets_a_polite_answer(dispatcher: Dispatcher) -> None:
