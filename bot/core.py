@@ -50,7 +50,6 @@ class Request:
     args: str = ""
     is_group: bool = False
     via_button: bool = False
-    locale: str | None = None
 
     @property
     def words(self) -> list[str]:

@@ -4,21 +4,22 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import (
+    Column,
+    PrimaryKeyConstraint,
+    Table,
+    UniqueConstraint,
+    delete,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.invites import new_code, normalise_code
-from storage.members import subscribe, subscriptions_of
-from storage.models import (
-    Endorsement,
-    Identity,
-    InviteCode,
-    LinkCode,
-    Member,
-    Rsvp,
-    Tip,
-)
+from storage.models import Base, LinkCode, Member
 
 VALID_FOR = dt.timedelta(minutes=15)
 
@@ -59,38 +60,47 @@ async def redeem_link_code(
     return target
 
 
+def _references_to_members() -> list[tuple[Table, Column[Any], tuple[Column[Any], ...]]]:
+    """Return every column that points at a member, with the rest of a key it is part of.
+
+    Derived from the models' foreign keys, so a table added later is merged too. Where the
+    member column is part of a primary or unique key (an answer per meeting, a subscription
+    per topic), the key's other columns say which rows of the two members collide.
+    """
+    members = Member.__table__
+    found = []
+    for table in Base.metadata.sorted_tables:
+        for key in table.foreign_keys:
+            if key.column.table is not members or table is members:
+                continue
+            column = key.parent
+            unique = [
+                constraint
+                for constraint in table.constraints
+                if isinstance(constraint, PrimaryKeyConstraint | UniqueConstraint)
+                and column in constraint.columns.values()
+            ]
+            rest = tuple(c for c in unique[0].columns if c is not column) if unique else ()
+            found.append((table, column, rest))
+    return found
+
+
 async def _merge(session: AsyncSession, source: Member, target: Member) -> None:
     """Move everything of source to target (target's own choices win), then drop source."""
-    await subscribe(session, target.id, await subscriptions_of(session, source.id))
-    # Where both answered (a meeting, a tip), the target's answer stays.
-    answered = select(Rsvp.meeting_id).where(Rsvp.member_id == target.id)
-    await session.execute(
-        delete(Rsvp).where(Rsvp.member_id == source.id, Rsvp.meeting_id.in_(answered))
-    )
-    endorsed = select(Endorsement.tip_id).where(Endorsement.member_id == target.id)
-    await session.execute(
-        delete(Endorsement).where(
-            Endorsement.member_id == source.id, Endorsement.tip_id.in_(endorsed)
-        )
-    )
-    for table in (Rsvp, Endorsement):
+    await session.flush()
+    for table, column, rest in _references_to_members():
+        if rest:
+            # Where both have a row (answered the same meeting), the target's stays.
+            theirs = select(*rest).where(column == target.id)
+            await session.execute(
+                delete(table).where(column == source.id, tuple_(*rest).in_(theirs))
+            )
         await session.execute(
-            update(table).where(table.member_id == source.id).values(member_id=target.id)
+            update(table).where(column == source.id).values({column.name: target.id})
         )
-    await session.execute(
-        update(Tip).where(Tip.shared_by == source.id).values(shared_by=target.id)
-    )
-    await session.execute(
-        update(InviteCode).where(InviteCode.used_by == source.id).values(used_by=target.id)
-    )
-    await session.execute(
-        update(InviteCode).where(InviteCode.created_by == source.id).values(created_by=target.id)
-    )
-    await session.execute(
-        update(Identity).where(Identity.member_id == source.id).values(member_id=target.id)
-    )
-    target.language = target.language or source.language
-    target.partner_id = target.partner_id or source.partner_id
+    for attribute in Member.__mapper__.column_attrs:
+        if attribute.key != "id" and getattr(target, attribute.key) in (None, ""):
+            setattr(target, attribute.key, getattr(source, attribute.key))
     await session.flush()
     await session.execute(delete(Member).where(Member.id == source.id))
     await session.flush()
