@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -10,21 +12,24 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot import i18n
 from bot.allowance import Allowance
 from bot.config import Config, Secrets
-from bot.core import Platform, Recipient, Role
+from bot.core import Platform, Recipient, Reply, Role
+from bot.delivery import DeliveryWorker, ProgressUpdate
 from bot.dispatch import Dispatcher
 from bot.transports import Transport
 from bot.transports.matrix import MatrixSettings, MatrixTransport
 from bot.transports.telegram import Menu, TelegramSettings, TelegramTransport
 from bot.transports.telegram_pacing import Limits
-from handlers import accounts, meetings, partners, preferences, start, tips
+from handlers import accounts, announcements, meetings, partners, preferences, start, tips
 from storage.db import open_database, session_factory
 from storage.members import mark_unreachable
 from storage.models import utcnow
+from storage.outbox import Claimed
 
 logger = logging.getLogger(__name__)
 
 ROUTERS = (
     start.router,
+    announcements.router,
     meetings.router,
     tips.router,
     partners.router,
@@ -67,6 +72,7 @@ def build_dispatcher(
         timezone=config.network.zone,
         coordinators=coordinators(config) | (extra_coordinators or set()),
         allowance=Allowance(config.rate_limit.commands, config.rate_limit.seconds),
+        quiet_hours=config.announcements.quiet(config.network.zone),
     )
     dispatcher.include_routers(*ROUTERS)
     return dispatcher
@@ -180,3 +186,36 @@ async def _mark_unreachable(app: App, recipient: Recipient) -> None:
     async with app.sessions() as session:
         await mark_unreachable(session, recipient.platform, recipient.chat_id, utcnow())
         await session.commit()
+
+
+def delivery_worker(app: App, running: Iterable[Transport]) -> DeliveryWorker:
+    """Return the worker that sends the outbox through the running transports."""
+    dispatcher = app.dispatcher
+
+    async def render(session: AsyncSession, row: Claimed) -> Reply:
+        if row.announcement_id is None:
+            raise LookupError(f"delivery {row.id} has nothing to send")
+        return await announcements.delivery_message(
+            session, row.announcement_id, dispatcher.network
+        )
+
+    async def progress(
+        session: AsyncSession, finished: set[int], now: dt.datetime
+    ) -> list[ProgressUpdate]:
+        updates = []
+        for announcement_id in sorted(finished):
+            note = await announcements.due_progress(session, announcement_id, now)
+            if note is None or note.watcher is None:
+                continue
+            with i18n.using(dispatcher.localizer(note.language)):
+                reply = announcements.progress_reply(note)
+            updates.append(ProgressUpdate(note.watcher, note.message, reply))
+        return updates
+
+    return DeliveryWorker(
+        app.sessions,
+        {transport.platform: transport for transport in running},
+        render,
+        dispatcher.localizer,
+        progress=progress,
+    )

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 from bot import i18n, logs
-from bot.app import App, SetupError, open_app, transports
+from bot.app import App, SetupError, delivery_worker, open_app, transports
 from bot.config import Config, ConfigError, Secrets, load_config
 from bot.core import Platform
+from bot.delivery import DeliveryWorker
 from bot.i18n import _
 from bot.transports import Transport
 from bot.transports.console import ConsoleTransport
@@ -32,6 +34,8 @@ from storage.exchange import (
 )
 
 logger = logging.getLogger(__name__)
+# Seconds the sends in flight may take to finish when the bot stops.
+STOP_WITHIN = 30.0
 
 
 class Failure(Exception):
@@ -169,8 +173,26 @@ async def _chat(app: App) -> int:
     console = ConsoleTransport(app.dispatcher.handle, stdin=sys.stdin, stdout=sys.stdout)
     if console.interactive:
         print(_("Type /help to begin; Ctrl-D ends the chat."))
-    await console.start()
+    worker = delivery_worker(app, [console])
+    async with _working(worker):
+        await console.start()
+        # What the chat queued for the console (an announcement to oneself) is shown first.
+        await worker.send_due()
     return 0
+
+
+@contextlib.asynccontextmanager
+async def _working(worker: DeliveryWorker) -> AsyncIterator[None]:
+    """Run the delivery worker meanwhile; on the way out, let its sends in flight finish."""
+    task = asyncio.create_task(worker.run())
+    try:
+        yield
+    finally:
+        worker.stop()
+        try:
+            await asyncio.wait_for(task, STOP_WITHIN)
+        except TimeoutError:
+            logger.warning("the delivery worker did not finish in time")
 
 
 async def _serve(app: App) -> int:
@@ -194,8 +216,9 @@ async def _serve(app: App) -> int:
         for transport in running:
             await transport.start()
             started.append(transport)
-        print(_("Klimabot is running; stop it with Ctrl-C."), file=sys.stderr, flush=True)
-        await stop.wait()
+        async with _working(delivery_worker(app, started)):
+            print(_("Klimabot is running; stop it with Ctrl-C."), file=sys.stderr, flush=True)
+            await stop.wait()
     finally:
         for transport in reversed(started):
             try:

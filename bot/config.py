@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 from pathlib import Path
@@ -23,6 +24,7 @@ from pydantic_core import ErrorDetails
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from bot.core import QuietHours
 from bot.i18n import N_, _
 
 DEFAULT_PATH = Path("config.yaml")
@@ -113,6 +115,28 @@ class RateLimit(_Section):
     seconds: float = Field(default=30, gt=0)
 
 
+QUIET_HOURS = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
+
+
+def _quiet_hours(value: str | None) -> str | None:
+    if value is not None and not QUIET_HOURS.match(value.strip()):
+        raise ValueError(N_("a span of network time such as 21:00-08:00"))
+    return value.strip() if value else None
+
+
+class Announcements(_Section):
+    """How announcements go out."""
+
+    quiet_hours: Annotated[str | None, AfterValidator(_quiet_hours)] = None
+
+    def quiet(self, timezone: ZoneInfo) -> QuietHours | None:
+        """Return the quiet hours in the network's time zone, if there are any."""
+        if self.quiet_hours is None:
+            return None
+        start, end = self.quiet_hours.split("-")
+        return QuietHours(dt.time.fromisoformat(start), dt.time.fromisoformat(end), timezone)
+
+
 class Telegram(_Section):
     """The Telegram transport; it runs when KLIMABOT_TELEGRAM_TOKEN is set."""
 
@@ -147,6 +171,7 @@ class Config(_Section):
     database: Database = Database()
     coordinators: Coordinators = Coordinators()
     rate_limit: RateLimit = RateLimit()
+    announcements: Announcements = Announcements()
     telegram: Telegram = Telegram()
     matrix: Matrix = Matrix()
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 from dataclasses import dataclass, field
 from typing import NewType
+from zoneinfo import ZoneInfo
 
 from markupsafe import Markup
 
@@ -12,6 +14,8 @@ ChatId = NewType("ChatId", str)
 ChatId.__doc__ = "A chat, room or console session, as the platform names it."
 UserId = NewType("UserId", str)
 UserId.__doc__ = "A person's stable id on one platform (never a changeable user name)."
+MessageRef = NewType("MessageRef", str)
+MessageRef.__doc__ = "A message the bot sent, as the platform names it (to edit it later)."
 
 
 class Platform(enum.StrEnum):
@@ -50,6 +54,8 @@ class Request:
     args: str = ""
     is_group: bool = False
     via_button: bool = False
+    # The bot's message whose button was pressed, as the platform names it.
+    origin: MessageRef | None = None
 
     @property
     def words(self) -> list[str]:
@@ -122,3 +128,46 @@ class UserError(Exception):
         super().__init__(message)
         self.message = message
         self.show_usage = show_usage
+
+
+class DeliveryError(Exception):
+    """A pushed message did not arrive; the subclass says whether trying again can help."""
+
+
+class Unreachable(DeliveryError):
+    """The person blocked the bot, left or was deactivated: send them nothing more."""
+
+
+class Rejected(DeliveryError):
+    """The platform refused this message for good (a bug); the message says why."""
+
+
+class RateLimited(DeliveryError):
+    """The platform asked the bot to send nothing for a while."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"rate limited for {retry_after:.0f} s")
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True, slots=True)
+class QuietHours:
+    """A daily stretch of network time in which announcements wait (it may span midnight)."""
+
+    start: dt.time
+    end: dt.time
+    timezone: ZoneInfo
+
+    def end_after(self, now: dt.datetime) -> dt.datetime | None:
+        """Return when the quiet hours around ``now`` end, or None outside them."""
+        local = now.astimezone(self.timezone)
+        clock = local.time()
+        if self.start <= self.end:
+            inside = self.start <= clock < self.end
+        else:
+            inside = clock >= self.start or clock < self.end
+        if not inside:
+            return None
+        day = local.date() if clock < self.end else local.date() + dt.timedelta(days=1)
+        ends = dt.datetime.combine(day, self.end, tzinfo=self.timezone)
+        return ends.astimezone(dt.UTC)

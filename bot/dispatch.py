@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import i18n
 from bot.allowance import Allowance, Verdict
-from bot.core import Platform, Reply, Request, Role, UserError
+from bot.core import Platform, QuietHours, Reply, Request, Role, UserError
 from bot.i18n import _
 from bot.markup import code, shorten
 from bot.routing import Command, Context, Router
@@ -45,6 +45,7 @@ class Dispatcher:
         coordinators: Collection[tuple[Platform, str]] = (),
         allowance: Allowance | None = None,
         clock: Callable[[], dt.datetime] = utcnow,
+        quiet_hours: QuietHours | None = None,
     ) -> None:
         self.sessions = sessions
         self.network = network
@@ -53,6 +54,7 @@ class Dispatcher:
         self.coordinators = frozenset(coordinators)
         self.allowance = allowance or Allowance()
         self.clock = clock
+        self.quiet_hours = quiet_hours
         self._commands: dict[str, Command] = {}
 
     def include_routers(self, *routers: Router) -> None:
@@ -111,9 +113,11 @@ class Dispatcher:
             request.sender.user_id,
             display_name=request.sender.display_name,
             language=_supported(request.sender.language_code),
+            private_chat=None if request.is_group else request.chat_id,
+            now=self.clock(),
         )
-        if created:
-            # The member exists from now on, whatever becomes of the command.
+        if created or session.dirty:
+            # The member (and where they write from) stays, whatever becomes of the command.
             await session.commit()
         role = self.role_of(request.platform, request.sender.user_id, member.partner_id)
         with i18n.using(self.localizer(member.language)):
@@ -125,7 +129,13 @@ class Dispatcher:
                 refusal = _(ROLE_REFUSALS[command.role]).format(command=f"/{command.name}")
                 return Reply(Markup.escape(refusal), is_error=True)
             context = Context(
-                session, member, role, self.network, self.clock(), self.commands_for(role)
+                session,
+                member,
+                role,
+                self.network,
+                self.clock(),
+                self.commands_for(role),
+                self.quiet_hours,
             )
             return await self._run(command, request, context)
 

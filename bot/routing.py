@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.core import Reply, Request, Role
+from bot.core import QuietHours, Reply, Request, Role
 from storage.models import Member
 
 
@@ -22,6 +22,7 @@ class Context:
     network: str
     now: dt.datetime
     commands: Sequence[Command] = ()
+    quiet_hours: QuietHours | None = None
 
 
 Handler = Callable[[Request, Context], Awaitable[Reply]]

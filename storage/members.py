@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -13,6 +13,9 @@ from storage.db import dialect_name
 from storage.models import Identity, Member, Subscription, Topic
 
 NAME_LIMIT = 200  # characters of a display name that are kept
+# How often "last wrote from here" is written down: a push goes where a person wrote last,
+# which needs no finer clock, and most commands then write nothing.
+SEEN_EVERY = dt.timedelta(minutes=10)
 
 
 async def member_for(
@@ -22,52 +25,62 @@ async def member_for(
     *,
     display_name: str = "",
     language: str | None = None,
+    private_chat: str | None = None,
+    now: dt.datetime | None = None,
 ) -> tuple[Member, bool]:
-    """Return the member behind a platform account, creating them on first contact."""
+    """Return the member behind a platform account, creating them on first contact.
+
+    ``private_chat`` is the chat the person writes from when it is theirs alone: pushes
+    go there.
+    """
     found = (
         await session.execute(
-            select(Member, Identity.unreachable_since)
+            select(Member, Identity)
             .join(Identity, Identity.member_id == Member.id)
             .where(Identity.platform == platform, Identity.user_id == user_id)
         )
     ).first()
     if found is not None:
-        member, unreachable_since = found
+        member, identity = found
         if display_name and member.display_name != display_name[:NAME_LIMIT]:
             member.display_name = display_name[:NAME_LIMIT]
-        if unreachable_since is not None:
+        if identity.unreachable_since is not None:
             # They wrote to the bot, so it can reach them again.
-            await mark_reachable(session, platform, user_id)
+            identity.unreachable_since = None
+        if private_chat is not None and now is not None:
+            seen = identity.last_seen_at
+            if identity.chat_id != private_chat or seen is None or now - seen >= SEEN_EVERY:
+                identity.chat_id, identity.last_seen_at = private_chat, now
         return member, False
     member = Member(display_name=display_name[:NAME_LIMIT], language=language)
     session.add(member)
     await session.flush()
-    session.add(Identity(platform=platform, user_id=user_id, member_id=member.id))
+    session.add(
+        Identity(
+            platform=platform,
+            user_id=user_id,
+            member_id=member.id,
+            chat_id=private_chat,
+            last_seen_at=now if private_chat is not None else None,
+        )
+    )
     await session.flush()
     return member, True
 
 
 async def mark_unreachable(
-    session: AsyncSession, platform: str, user_id: str, now: dt.datetime
+    session: AsyncSession, platform: str, chat_id: str, now: dt.datetime
 ) -> None:
-    """Remember that the platform refuses to deliver to this account (blocked the bot)."""
+    """Remember that the platform refuses to deliver to the person in a private chat."""
     await session.execute(
         update(Identity)
         .where(
             Identity.platform == platform,
-            Identity.user_id == user_id,
+            # A Telegram private chat has the person's id; a Matrix room has its own.
+            or_(Identity.chat_id == chat_id, Identity.user_id == chat_id),
             Identity.unreachable_since.is_(None),
         )
         .values(unreachable_since=now)
-    )
-
-
-async def mark_reachable(session: AsyncSession, platform: str, user_id: str) -> None:
-    """Forget that an account was unreachable."""
-    await session.execute(
-        update(Identity)
-        .where(Identity.platform == platform, Identity.user_id == user_id)
-        .values(unreachable_since=None)
     )
 
 

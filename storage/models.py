@@ -82,6 +82,17 @@ class Answer(enum.StrEnum):
     MAYBE = "maybe"
 
 
+class DeliveryState(enum.StrEnum):
+    """Where a pushed message stands; every state but pending is final."""
+
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    UNREACHABLE = "unreachable"  # blocked the bot, left, deactivated
+    FAILED = "failed"  # the platform refused it; the error says why
+    EXPIRED = "expired"  # too late to be of use
+    CANCELLED = "cancelled"
+
+
 class Topic(enum.StrEnum):
     """What a member can subscribe to."""
 
@@ -150,6 +161,9 @@ class Identity(Base):
     )
     # Set when the platform refused delivery (blocked, deactivated); cleared on contact.
     unreachable_since: Mapped[dt.datetime | None]
+    # The private chat where the person last wrote to the bot, and when: where pushes go.
+    chat_id: Mapped[str | None] = mapped_column(String(255))
+    last_seen_at: Mapped[dt.datetime | None]
 
     member: Mapped[Member] = relationship(back_populates="identities", lazy="raise")
 
@@ -268,3 +282,63 @@ class Subscription(Base):
     )
     topic: Mapped[Topic] = mapped_column(_choice(Topic, "topic"), primary_key=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Announcement(Base):
+    """A coordinator's message to every member subscribed to announcements."""
+
+    __tablename__ = "announcements"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Safe HTML, escaped where the coordinator's text was read.
+    text: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    confirmed_at: Mapped[dt.datetime | None]
+    cancelled_at: Mapped[dt.datetime | None]
+    # Where the coordinator watches the progress: the message that is edited in place.
+    progress_platform: Mapped[str | None] = mapped_column(String(16))
+    progress_chat: Mapped[str | None] = mapped_column(String(255))
+    progress_message: Mapped[str | None] = mapped_column(String(255))
+    progress_shown_at: Mapped[dt.datetime | None]
+    finished_at: Mapped[dt.datetime | None]
+
+
+class Delivery(Base):
+    """One pushed message to one member: the outbox row the delivery worker sends."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("announcement_id", "member_id"),
+        Index("ix_deliveries_due", "state", "platform", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    announcement_id: Mapped[int | None] = mapped_column(
+        ForeignKey("announcements.id", ondelete="CASCADE"), index=True
+    )
+    member_id: Mapped[int] = mapped_column(
+        ForeignKey("members.id", ondelete="CASCADE"), index=True
+    )
+    platform: Mapped[str] = mapped_column(String(16))
+    chat_id: Mapped[str] = mapped_column(String(255))
+    state: Mapped[DeliveryState] = mapped_column(
+        _choice(DeliveryState, "delivery_state"), default=DeliveryState.PENDING
+    )
+    due_at: Mapped[dt.datetime]
+    attempts: Mapped[int] = mapped_column(default=0)
+    # A worker that took the row; another may take it once the lease has run out.
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[dt.datetime | None]
+    error: Mapped[str | None] = mapped_column(Text)
+    finished_at: Mapped[dt.datetime | None]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class PlatformPause(Base):
+    """A platform told the bot to send nothing until a moment (Telegram's retry_after)."""
+
+    __tablename__ = "platform_pauses"
+
+    platform: Mapped[str] = mapped_column(String(16), primary_key=True)
+    until: Mapped[dt.datetime]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
-from bot.core import Platform, Recipient, Reply, Request
+from bot.core import MessageRef, Platform, Recipient, Reply, Request
 
 RequestHandler = Callable[[Request], Awaitable[Reply | None]]
 
@@ -21,5 +21,13 @@ class Transport(Protocol):
     async def stop(self) -> None:
         """Finish the requests in hand and disconnect."""
 
-    async def send(self, recipient: Recipient, reply: Reply) -> None:
-        """Push a message to one chat."""
+    async def send(self, recipient: Recipient, reply: Reply, *, key: str) -> MessageRef:
+        """Push a message to one chat so that it notifies; return the message sent.
+
+        ``key`` is stable across restarts: a platform that knows idempotent sends shows a
+        message sent twice with the same key once. Raises a ``DeliveryError`` where the
+        platform refused it; anything else is a passing failure worth a retry.
+        """
+
+    async def edit(self, recipient: Recipient, message: MessageRef, reply: Reply) -> None:
+        """Replace the text and buttons of a message the bot sent before."""

@@ -9,7 +9,7 @@ import threading
 from pathlib import Path
 from typing import TextIO
 
-from bot.core import ChatId, Platform, Recipient, Reply, Request, Sender, UserId
+from bot.core import ChatId, MessageRef, Platform, Recipient, Reply, Request, Sender, UserId
 from bot.markup import to_plain
 from bot.transports import RequestHandler
 
@@ -43,6 +43,7 @@ class ConsoleTransport:
         self.sender = Sender(UserId(user_id), display_name=user_id)
         self.files = files
         self.interactive = stdin.isatty()
+        self._printed = 0
 
     async def start(self) -> None:
         """Read and answer lines until the input ends."""
@@ -52,7 +53,7 @@ class ConsoleTransport:
             if line.strip():
                 reply = await self.handle(parse_line(line, self.sender))
                 if reply is not None:
-                    await self.send(Recipient(Platform.CONSOLE, CHAT), reply)
+                    self._print(reply)
             answered.set()
 
     def _read_lines(self, answered: threading.Event) -> asyncio.Queue[str | None]:
@@ -81,7 +82,17 @@ class ConsoleTransport:
     async def stop(self) -> None:
         """Nothing to release: the console ends with its input."""
 
-    async def send(self, recipient: Recipient, reply: Reply) -> None:
+    async def send(self, recipient: Recipient, reply: Reply, *, key: str) -> MessageRef:
+        """Print a pushed message as it arrives."""
+        self._print(reply)
+        self._printed += 1
+        return MessageRef(str(self._printed))
+
+    async def edit(self, recipient: Recipient, message: MessageRef, reply: Reply) -> None:
+        """Print the new version of a message: a terminal cannot change what it showed."""
+        self._print(reply)
+
+    def _print(self, reply: Reply) -> None:
         """Print a reply as plain text, buttons as commands to type, files as saved paths."""
         self.stdout.write(self.render(reply) + "\n\n")
         self.stdout.flush()

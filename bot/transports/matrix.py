@@ -18,7 +18,15 @@ from mautrix.client import Client, SyncStream
 from mautrix.client.encryption_manager import DecryptionDispatcher
 from mautrix.crypto import OlmMachine, PgCryptoStateStore, PgCryptoStore
 from mautrix.crypto.attachments import encrypt_attachment
-from mautrix.errors import DecryptionError, MatrixError, MNotFound, SessionNotFound
+from mautrix.errors import (
+    DecryptionError,
+    MatrixError,
+    MatrixRequestError,
+    MForbidden,
+    MNotFound,
+    MUnknown,
+    SessionNotFound,
+)
 from mautrix.types import (
     EncryptedEvent,
     EventID,
@@ -46,17 +54,21 @@ from mautrix.util.async_db import Database
 from bot.core import (
     Button,
     ChatId,
+    MessageRef,
     Platform,
+    RateLimited,
     Recipient,
+    Rejected,
     Reply,
     Request,
     Sender,
+    Unreachable,
     UserId,
     parse_action,
 )
 from bot.markup import split_markup, to_plain
 from bot.transports import RequestHandler
-from bot.transports.matrix_api import PacedHTTPAPI
+from bot.transports.matrix_api import DEFAULT_WAIT_MS, PacedHTTPAPI
 
 logger = logging.getLogger(__name__)
 
@@ -282,6 +294,7 @@ class MatrixTransport:
             args,
             group=await self._is_group(event.room_id),
             via_button=True,
+            origin=MessageRef(relation.event_id),
         )
         self._spawn(self._answer(event.room_id, request, f"press-{event.event_id}"))
 
@@ -294,6 +307,7 @@ class MatrixTransport:
         *,
         group: bool,
         via_button: bool = False,
+        origin: MessageRef | None = None,
     ) -> Request:
         return Request(
             Platform.MATRIX,
@@ -303,6 +317,7 @@ class MatrixTransport:
             args,
             is_group=group,
             via_button=via_button,
+            origin=origin,
         )
 
     async def _answer(self, room_id: RoomID, request: Request, txn: str) -> None:
@@ -353,18 +368,53 @@ class MatrixTransport:
 
     # Outbound
 
-    async def send(self, recipient: Recipient, reply: Reply) -> None:
-        """Push a message into one room, e.g. an announcement."""
-        await self._deliver(RoomID(recipient.chat_id), reply, None)
+    async def send(self, recipient: Recipient, reply: Reply, *, key: str) -> MessageRef:
+        """Push a message into one room as m.text, so that clients notify.
 
-    async def _deliver(self, room_id: RoomID, reply: Reply, txn: str | None) -> None:
+        The key becomes the transaction id: sent again, the homeserver shows it once.
+        """
+        try:
+            event_id = await self._deliver(
+                RoomID(recipient.chat_id), reply, f"push-{key}", MessageType.TEXT
+            )
+        except (MForbidden, MNotFound, MUnknown) as error:
+            raise Unreachable(str(error)) from error
+        except MatrixRequestError as error:
+            if error.http_status == 429:
+                raise RateLimited(DEFAULT_WAIT_MS / 1000) from error
+            if 400 <= error.http_status < 500:
+                raise Rejected(f"{error.errcode}: {error.message}") from error
+            raise
+        return MessageRef(event_id)
+
+    async def edit(self, recipient: Recipient, message: MessageRef, reply: Reply) -> None:
+        """Replace a message the bot sent (an m.replace event), such as a progress report."""
+        client = self.client
+        assert client is not None
+        room_id = RoomID(recipient.chat_id)
+        content = _notice(split_markup(reply.text, TEXT_LIMIT)[0], _buttons(reply.buttons)[1])
+        content.set_edit(EventID(message))
+        await client.send_message_event(
+            room_id,
+            EventType.ROOM_MESSAGE,
+            content,
+            disable_encryption=not await self._encrypted(room_id),
+        )
+
+    async def _deliver(
+        self,
+        room_id: RoomID,
+        reply: Reply,
+        txn: str | None,
+        msgtype: MessageType = MessageType.NOTICE,
+    ) -> EventID:
         client = self.client
         assert client is not None
         parts = split_markup(reply.text, TEXT_LIMIT)
         reactions, hints = _buttons(reply.buttons)
         for index, part in enumerate(parts):
             last = index == len(parts) - 1
-            content = _notice(part, hints if last else [])
+            content = _notice(part, hints if last else [], msgtype)
             if last and reactions:
                 content[BUTTONS_KEY] = {key: button.action for key, button in reactions}
             event_id = await client.send_message_event(
@@ -391,6 +441,7 @@ class MatrixTransport:
                 attachment.data,
                 f"{txn}-file-{number}" if txn else None,
             )
+        return event_id
 
     async def _send_file(
         self, room_id: RoomID, name: str, mime: str, data: bytes, txn: str | None
@@ -443,7 +494,9 @@ class PatientDecryption(DecryptionDispatcher):
         self.client.dispatch_event(decrypted, source)
 
 
-def _notice(text: Any, hints: list[Button]) -> TextMessageEventContent:
+def _notice(
+    text: Any, hints: list[Button], msgtype: MessageType = MessageType.NOTICE
+) -> TextMessageEventContent:
     html = str(text).replace("\n", "<br/>")
     plain = to_plain(text)
     if hints:
@@ -451,7 +504,7 @@ def _notice(text: Any, hints: list[Button]) -> TextMessageEventContent:
         html += "<br/>" + " · ".join(f"<code>{escape(line)}</code>" for line in commands)
         plain += "\n" + " · ".join(commands)
     return TextMessageEventContent(
-        msgtype=MessageType.NOTICE, body=plain, format=Format.HTML, formatted_body=html
+        msgtype=msgtype, body=plain, format=Format.HTML, formatted_body=html
     )
 
 

@@ -22,24 +22,28 @@ from telegram import (
     Update,
 )
 from telegram.constants import ParseMode
-from telegram.error import BadRequest, Forbidden
+from telegram.error import BadRequest, Forbidden, RetryAfter
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
 
 from bot.core import (
     Button,
     ChatId,
+    MessageRef,
     Platform,
+    RateLimited,
     Recipient,
+    Rejected,
     Reply,
     Request,
     Sender,
+    Unreachable,
     UserId,
     parse_action,
 )
 from bot.markup import split_markup, to_plain, utf16_length
 from bot.transports import RequestHandler
 from bot.transports.telegram_http import AiohttpRequest
-from bot.transports.telegram_pacing import Limits, SendPacer
+from bot.transports.telegram_pacing import PUSH, Limits, SendPacer, retry_seconds
 
 logger = logging.getLogger(__name__)
 
@@ -206,6 +210,7 @@ class TelegramTransport:
             args,
             is_group=chat is not None and chat.type != "private",
             via_button=True,
+            origin=MessageRef(f"{chat.id}:{message.message_id}") if chat and message else None,
         )
         reply = await self.handle(request)
         if reply is None or reply.is_error:
@@ -220,9 +225,39 @@ class TelegramTransport:
 
     # Outbound
 
-    async def send(self, recipient: Recipient, reply: Reply) -> None:
-        """Push a message to one chat, e.g. an announcement."""
-        await self._deliver(int(recipient.chat_id), reply)
+    async def send(self, recipient: Recipient, reply: Reply, *, key: str) -> MessageRef:
+        """Push a message to one chat, e.g. an announcement; pushes yield to replies.
+
+        Telegram has no idempotency key: a send that timed out may have arrived.
+        """
+        try:
+            sent = await self._send(int(recipient.chat_id), reply, pacing=PUSH)
+        except Forbidden as error:
+            raise Unreachable(error.message) from error
+        except RetryAfter as error:
+            raise RateLimited(retry_seconds(error)) from error
+        except BadRequest as error:
+            if "chat not found" in error.message.lower():
+                raise Unreachable(error.message) from error
+            raise Rejected(error.message) from error
+        return MessageRef(f"{sent.chat_id}:{sent.message_id}")
+
+    async def edit(self, recipient: Recipient, message: MessageRef, reply: Reply) -> None:
+        """Replace a message the bot sent, such as a broadcast's progress."""
+        chat_id, _, message_id = message.rpartition(":")
+        text = split_markup(reply.text, TEXT_LIMIT, utf16_length)[0]
+        try:
+            await self._bot().edit_message_text(
+                str(text),
+                chat_id=int(chat_id or recipient.chat_id),
+                message_id=int(message_id),
+                parse_mode=ParseMode.HTML,
+                reply_markup=self._keyboard(reply.buttons),
+                disable_web_page_preview=True,
+            )
+        except BadRequest as error:
+            if "not modified" not in error.message.lower():
+                raise
 
     async def _deliver(
         self,
@@ -232,25 +267,9 @@ class TelegramTransport:
         reply_to: int | None = None,
         private_to: int | None = None,
     ) -> None:
-        bot = self._bot()
         target = private_to or chat_id
-        parts = split_markup(reply.text, TEXT_LIMIT, utf16_length)
         try:
-            for index, part in enumerate(parts):
-                last = index == len(parts) - 1
-                await bot.send_message(
-                    target,
-                    str(part),
-                    parse_mode=ParseMode.HTML,
-                    reply_markup=self._keyboard(reply.buttons) if last else None,
-                    reply_to_message_id=reply_to if index == 0 else None,
-                    disable_web_page_preview=True,
-                )
-            for attachment in reply.attachments:
-                if attachment.mime_type.startswith("image/"):
-                    await bot.send_photo(target, attachment.data, filename=attachment.filename)
-                else:
-                    await bot.send_document(target, attachment.data, filename=attachment.filename)
+            await self._send(target, reply, reply_to=reply_to)
         except Forbidden:
             logger.info("Telegram: chat %s does not accept messages from the bot", target)
             if self.unreachable is not None:
@@ -259,6 +278,41 @@ class TelegramTransport:
             if private_to is None:
                 raise
             logger.debug("Telegram: no private chat with %s (%s)", private_to, error)
+
+    async def _send(
+        self,
+        target: int,
+        reply: Reply,
+        *,
+        reply_to: int | None = None,
+        pacing: dict[str, Any] | None = None,
+    ) -> Message:
+        """Send a reply's parts, buttons on the last; return the last text message."""
+        bot = self._bot()
+        parts = split_markup(reply.text, TEXT_LIMIT, utf16_length)
+        sent: Message | None = None
+        for index, part in enumerate(parts):
+            last = index == len(parts) - 1
+            sent = await bot.send_message(
+                target,
+                str(part),
+                parse_mode=ParseMode.HTML,
+                reply_markup=self._keyboard(reply.buttons) if last else None,
+                reply_to_message_id=reply_to if index == 0 else None,
+                disable_web_page_preview=True,
+                rate_limit_args=pacing,
+            )
+        for attachment in reply.attachments:
+            if attachment.mime_type.startswith("image/"):
+                await bot.send_photo(
+                    target, attachment.data, filename=attachment.filename, rate_limit_args=pacing
+                )
+            else:
+                await bot.send_document(
+                    target, attachment.data, filename=attachment.filename, rate_limit_args=pacing
+                )
+        assert sent is not None
+        return sent
 
     async def _edit(self, message: Message, reply: Reply) -> None:
         text = split_markup(reply.text, TEXT_LIMIT, utf16_length)[0]

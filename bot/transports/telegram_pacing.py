@@ -26,6 +26,10 @@ MESSAGE_METHODS = frozenset(
     {"sendmessage", "editmessagetext", "editmessagereplymarkup", "senddocument", "sendphoto"}
 )
 
+# The rate_limit_args of a pushed message: it waits behind replies, and a 429 is handed back
+# at once, so that the pause can be stored and the message sent later.
+PUSH: dict[str, Any] = {"push": True}
+
 # Intervals are this much longer than the published limits allow.
 MARGIN = 1.1
 
@@ -50,7 +54,7 @@ class Limits:
         return cls(MARGIN / overall, MARGIN / private_chat, MARGIN / group_chat)
 
 
-class SendPacer(BaseRateLimiter[None]):
+class SendPacer(BaseRateLimiter[dict[str, Any]]):
     """Reserve a slot for every message; after a 429 send nothing until it has passed.
 
     Each message gets the earliest moment that keeps the overall and per-chat intervals,
@@ -74,6 +78,10 @@ class SendPacer(BaseRateLimiter[None]):
     async def shutdown(self) -> None:
         """Nothing to release."""
 
+    def pause(self, seconds: float) -> None:
+        """Send nothing for a while, e.g. for what remains of a pause stored before a restart."""
+        self._paused_until = max(self._paused_until, self.clock() + seconds)
+
     async def process_request(  # noqa: PLR0917 - python-telegram-bot calls it so
         self,
         callback: Callable[..., Coroutine[Any, Any, JSONResult]],
@@ -81,10 +89,11 @@ class SendPacer(BaseRateLimiter[None]):
         kwargs: dict[str, Any],
         endpoint: str,
         data: dict[str, Any],
-        rate_limit_args: None,
+        rate_limit_args: dict[str, Any] | None,
     ) -> JSONResult:
         """Run one Bot API request within the limits, retrying what may be retried."""
         counted = endpoint.lower() in MESSAGE_METHODS
+        push = bool(rate_limit_args and rate_limit_args.get("push"))
         network_failures = rate_limited = 0
         while True:
             await self._wait_for_slot(data.get("chat_id") if counted else None, counted)
@@ -92,10 +101,10 @@ class SendPacer(BaseRateLimiter[None]):
                 return await callback(*args, **kwargs)
             except RetryAfter as error:
                 rate_limited += 1
-                seconds = _seconds(error)
+                seconds = retry_seconds(error)
                 self._paused_until = max(self._paused_until, self.clock() + seconds)
                 logger.warning("Telegram asked to wait %.0f s (%s)", seconds, endpoint)
-                if rate_limited > self.limits.retry_after_retries:
+                if push or rate_limited > self.limits.retry_after_retries:
                     raise
             except (Forbidden, BadRequest):
                 raise
@@ -131,6 +140,7 @@ class SendPacer(BaseRateLimiter[None]):
         return self.limits.private_chat if private else self.limits.group_chat
 
 
-def _seconds(error: RetryAfter) -> float:
+def retry_seconds(error: RetryAfter) -> float:
+    """Return how long Telegram asked to wait, in seconds."""
     pause = error.retry_after
     return float(pause) if isinstance(pause, int | float) else pause.total_seconds()

@@ -1,0 +1,245 @@
+"""The delivery worker: sends due outbox rows through the transports and records each outcome.
+
+Rows are taken with a lease, so a worker that dies leaves them to the next one; a row counts
+as delivered only after the platform took the message, so a crash repeats at most the
+messages in flight (and on Matrix not even those: the row's id is the transaction id).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import os
+import socket
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot import i18n
+from bot.core import (
+    ChatId,
+    MessageRef,
+    Platform,
+    RateLimited,
+    Recipient,
+    Rejected,
+    Reply,
+    Unreachable,
+)
+from bot.transports import Transport
+from storage.members import mark_unreachable
+from storage.models import DeliveryState, utcnow
+from storage.outbox import (
+    Claimed,
+    claim_due,
+    finish,
+    lease_owners,
+    pause_platform,
+    paused_until,
+    release_leases,
+    retry_later,
+)
+
+logger = logging.getLogger(__name__)
+
+Render = Callable[[AsyncSession, Claimed], Awaitable[Reply]]
+
+
+@dataclass(frozen=True, slots=True)
+class ProgressUpdate:
+    """A message to show (or replace) for someone following a push, such as a broadcast."""
+
+    recipient: Recipient
+    message: MessageRef | None
+    reply: Reply
+
+
+# Given the rows just finished, return the progress messages due now.
+Progress = Callable[[AsyncSession, set[int], dt.datetime], Awaitable[list[ProgressUpdate]]]
+
+
+@dataclass(frozen=True, slots=True)
+class Pace:
+    """How the worker takes rows: how many at once, how long it holds them, how it retries."""
+
+    in_flight: int = 16
+    lease: dt.timedelta = dt.timedelta(seconds=60)
+    idle: float = 0.5  # seconds between looks for new rows when there were none
+    max_attempts: int = 5
+    backoff: float = 2.0  # seconds before the first retry, doubled each time
+
+
+class DeliveryWorker:
+    """Send every due delivery row once, per platform at that platform's pace."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        transports: Mapping[Platform, Transport],
+        render: Render,
+        localizer: Callable[[str | None], i18n.Localizer],
+        *,
+        progress: Progress | None = None,
+        pace: Pace | None = None,
+        clock: Callable[[], dt.datetime] = utcnow,
+        owner: str | None = None,
+    ) -> None:
+        self.sessions = sessions
+        self.transports = transports
+        self.render = render
+        self.localizer = localizer
+        self.progress = progress
+        self.pace = pace or Pace()
+        self.clock = clock
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}"
+        self._stopping = asyncio.Event()
+
+    async def run(self) -> None:
+        """Send until stopped; what is in flight when ``stop`` is called still finishes."""
+        await self._release_leases_of_the_dead()
+        async with asyncio.TaskGroup() as group:
+            for platform in self.transports:
+                group.create_task(self._serve(platform))
+
+    async def send_due(self) -> None:
+        """Send every row due now on every platform, then return (the console's last word)."""
+        for platform in self.transports:
+            while await self._round(platform) == 0.0:
+                pass
+
+    def stop(self) -> None:
+        """Take no more rows; ``run`` returns once the sends in flight are recorded."""
+        self._stopping.set()
+
+    async def _serve(self, platform: Platform) -> None:
+        while not self._stopping.is_set():
+            try:
+                wait = await self._round(platform)
+            except Exception:
+                logger.exception("delivery on %s failed; trying again", platform)
+                wait = self.pace.idle * 4
+            if wait:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), wait)
+
+    async def _round(self, platform: Platform) -> float:
+        """Send one batch of due rows; return how long to wait before the next look."""
+        now = self.clock()
+        async with self.sessions() as session:
+            paused = await paused_until(session, platform)
+            if paused is not None and paused > now:
+                return min((paused - now).total_seconds(), 60.0)
+            batch = await claim_due(
+                session,
+                platform,
+                self.owner,
+                now,
+                lease=self.pace.lease,
+                limit=self.pace.in_flight,
+            )
+            await session.commit()
+        if not batch:
+            return self.pace.idle
+        await asyncio.gather(*(self._deliver(row) for row in batch))
+        await self._show_progress({row.announcement_id for row in batch if row.announcement_id})
+        return 0.0
+
+    async def _deliver(self, row: Claimed) -> None:
+        transport = self.transports[Platform(row.platform)]
+        recipient = Recipient(Platform(row.platform), ChatId(row.chat_id))
+        state, error, retry_at, counted = None, None, None, True
+        try:
+            async with self.sessions() as session:
+                with i18n.using(self.localizer(row.language)):
+                    reply = await self.render(session, row)
+            await transport.send(recipient, reply, key=f"delivery-{row.id}")
+            state = DeliveryState.DELIVERED
+        except Unreachable as refusal:
+            state, error = DeliveryState.UNREACHABLE, str(refusal)
+        except Rejected as refusal:
+            state, error = DeliveryState.FAILED, str(refusal)
+            logger.warning("%s refused delivery %s: %s", row.platform, row.id, refusal)
+        except RateLimited as limited:
+            retry_at = self.clock() + dt.timedelta(seconds=limited.retry_after)
+            counted, error = False, str(limited)
+            async with self.sessions() as session:
+                await pause_platform(session, row.platform, retry_at)
+                await session.commit()
+        except Exception as failure:  # a network error or a server's 5xx: try again later
+            error = f"{type(failure).__name__}: {failure}"[:500]
+            if row.attempts + 1 >= self.pace.max_attempts:
+                state = DeliveryState.FAILED
+            else:
+                delay = self.pace.backoff * 2**row.attempts
+                retry_at = self.clock() + dt.timedelta(seconds=delay)
+            logger.info("delivery %s to %s failed: %s", row.id, row.platform, error)
+        await self._record(row, state, error, retry_at, counted=counted)
+
+    async def _record(
+        self,
+        row: Claimed,
+        state: DeliveryState | None,
+        error: str | None,
+        retry_at: dt.datetime | None,
+        *,
+        counted: bool,
+    ) -> None:
+        now = self.clock()
+        async with self.sessions() as session:
+            if state is None:
+                await retry_later(
+                    session, row.id, self.owner, retry_at or now, error, count=counted
+                )
+            else:
+                await finish(session, row.id, self.owner, state, now=now, error=error)
+                if state is DeliveryState.UNREACHABLE:
+                    await mark_unreachable(session, row.platform, row.chat_id, now)
+            await session.commit()
+
+    async def _show_progress(self, announcements: set[int]) -> None:
+        if self.progress is None or not announcements:
+            return
+        async with self.sessions() as session:
+            updates = await self.progress(session, announcements, self.clock())
+            await session.commit()
+        for update in updates:
+            transport = self.transports.get(update.recipient.platform)
+            if transport is None:
+                continue
+            try:
+                if update.message is None:
+                    key = f"progress-{self.clock().timestamp()}"
+                    await transport.send(update.recipient, update.reply, key=key)
+                else:
+                    await transport.edit(update.recipient, update.message, update.reply)
+            except Exception:
+                logger.exception("showing the progress in %s failed", update.recipient.chat_id)
+
+    async def _release_leases_of_the_dead(self) -> None:
+        """Free rows that an earlier process on this host took and could not finish."""
+        host = self.owner.rsplit(":", 1)[0]
+        async with self.sessions() as session:
+            dead = [
+                owner
+                for owner in await lease_owners(session)
+                if owner != self.owner
+                and owner.rsplit(":", 1)[0] == host
+                and not _alive(owner.rsplit(":", 1)[1])
+            ]
+            released = await release_leases(session, dead)
+            await session.commit()
+        if released:
+            logger.info("taking over %d messages a stopped process had in hand", released)
+
+
+def _alive(pid: str) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return True
