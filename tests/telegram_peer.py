@@ -965,6 +965,24 @@ class TelegramPeer:
         self._blocked.add(user_id)
         self._membership_update(user_id, "member", "kicked")
 
+    def started(self, user: PeerUser) -> None:
+        """Let the user have started the bot earlier: their private chat exists."""
+        if user.id not in self._chats:
+            self._open_private_chat(user)
+
+    async def wait_until(
+        self,
+        condition: Callable[[], bool],
+        timeout: float = 10,  # noqa: ASYNC109 - a deadline for the whole wait
+    ) -> None:
+        """Wait until the condition holds (looked at on every call and every 50 ms)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not condition():
+            if loop.time() >= deadline:
+                raise TimeoutError(f"the condition did not become true in {timeout} s")
+            await self._wait_until(lambda: False, min(0.05, deadline - loop.time()))
+
     def unblock(self, user_id: int) -> None:
         """Let the user unblock the bot again."""
         self._blocked.discard(user_id)
