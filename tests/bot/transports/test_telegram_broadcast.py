@@ -7,6 +7,7 @@ import random
 import signal
 import sqlite3
 from collections import Counter
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -70,10 +71,10 @@ def report(peer: TelegramPeer, progress: BotMessage) -> str:
 
 
 @pytest.fixture
-async def bot(tmp_path: Path, telegram_peer: TelegramPeer) -> BotProcess:
+async def bot(tmp_path: Path, telegram_peer: TelegramPeer) -> AsyncIterator[BotProcess]:
     process = await running_bot(tmp_path, telegram_peer)
-    yield process  # type: ignore[misc]
-    await process.stop()
+    yield process
+    assert await process.stop() == 0
 
 
 async def test_a_broadcast_reaches_everyone_once_within_the_limits(
