@@ -103,6 +103,7 @@ class DeliveryWorker:
     async def run(self) -> None:
         """Send until stopped; what is in flight when ``stop`` is called still finishes."""
         await self._release_leases_of_the_dead()
+        await self._keep_stored_pauses()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stopping.wait(), self.pace.warmup)
         async with asyncio.TaskGroup() as group:
@@ -222,6 +223,16 @@ class DeliveryWorker:
                     await transport.edit(update.recipient, update.message, update.reply)
             except Exception:
                 logger.exception("showing the progress in %s failed", update.recipient.chat_id)
+
+    async def _keep_stored_pauses(self) -> None:
+        """Hold each transport for what remains of a pause its platform asked for earlier."""
+        now = self.clock()
+        async with self.sessions() as session:
+            for platform, transport in self.transports.items():
+                until = await paused_until(session, platform)
+                if until is not None and until > now:
+                    logger.info("%s asked for a pause until %s", platform, until.isoformat())
+                    transport.hold((until - now).total_seconds())
 
     async def _release_leases_of_the_dead(self) -> None:
         """Free rows that an earlier process on this host took and could not finish."""

@@ -31,3 +31,6 @@ class Transport(Protocol):
 
     async def edit(self, recipient: Recipient, message: MessageRef, reply: Reply) -> None:
         """Replace the text and buttons of a message the bot sent before."""
+
+    def hold(self, seconds: float) -> None:
+        """Send nothing, replies included, for a while: a pause stored before a restart."""

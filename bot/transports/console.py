@@ -88,6 +88,9 @@ class ConsoleTransport:
         self._printed += 1
         return MessageRef(str(self._printed))
 
+    def hold(self, seconds: float) -> None:
+        """Nothing to hold: the console has no limits."""
+
     async def edit(self, recipient: Recipient, message: MessageRef, reply: Reply) -> None:
         """Print the new version of a message: a terminal cannot change what it showed."""
         self._print(reply)

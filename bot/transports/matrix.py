@@ -387,6 +387,9 @@ class MatrixTransport:
             raise
         return MessageRef(event_id)
 
+    def hold(self, seconds: float) -> None:
+        """Nothing to hold: the homeserver's limits are waited out per request."""
+
     async def edit(self, recipient: Recipient, message: MessageRef, reply: Reply) -> None:
         """Replace a message the bot sent (an m.replace event), such as a progress report."""
         client = self.client

@@ -104,6 +104,7 @@ class TelegramTransport:
         self._long_actions: OrderedDict[str, str] = OrderedDict()
         self._waiting_menus: dict[int, list[Menu]] = {}
         self._app: Application[Any, Any, Any, Any, Any, Any] | None = None
+        self.pacer = SendPacer(limits)
 
     # Lifecycle
 
@@ -115,7 +116,7 @@ class TelegramTransport:
             .token(settings.token)
             .base_url(settings.base_url)
             .base_file_url(_file_url(settings.base_url))
-            .rate_limiter(SendPacer(self.limits))
+            .rate_limiter(self.pacer)
             .concurrent_updates(settings.concurrent_updates)
             # A few kept-alive connections serve a burst better than many short-lived ones;
             # replies queue for them a while instead of failing after a second.
@@ -224,6 +225,10 @@ class TelegramTransport:
             await self._deliver(chat.id, reply)
 
     # Outbound
+
+    def hold(self, seconds: float) -> None:
+        """Send nothing for a while, as Telegram asked before the bot restarted."""
+        self.pacer.pause(seconds)
 
     async def send(self, recipient: Recipient, reply: Reply, *, key: str) -> MessageRef:
         """Push a message to one chat, e.g. an announcement; pushes yield to replies.

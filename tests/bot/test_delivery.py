@@ -36,12 +36,16 @@ class Platform_:
         self.sent: list[tuple[str, str, str]] = []  # chat, key, text
         self.edits: list[tuple[str, str]] = []  # message, text
         self.refuse: dict[str, Callable[[], Exception]] = {}
+        self.held: list[float] = []
 
     async def start(self) -> None:
         """Nothing to connect."""
 
     async def stop(self) -> None:
         """Nothing to release."""
+
+    def hold(self, seconds: float) -> None:
+        self.held.append(seconds)
 
     async def send(self, recipient: Recipient, reply: Reply, *, key: str) -> MessageRef:
         if recipient.chat_id in self.refuse:
@@ -160,6 +164,8 @@ async def test_a_rate_limit_pauses_the_platform_in_the_database(
     # A worker started afterwards (a restart) keeps to the stored pause: nothing is sent.
     del platform.refuse["chat-2000"]
     later = worker_for(dispatcher, sessions, platform, clock)
+    await later._keep_stored_pauses()  # replies too wait for what remains of it
+    assert platform.held == [3600.0]
     clock.now += dt.timedelta(minutes=59)
     await later.send_due()
     assert platform.sent == []
