@@ -113,47 +113,69 @@ class DeliveryWorker:
     async def send_due(self) -> None:
         """Send every row due now on every platform, then return (the console's last word)."""
         for platform in self.transports:
-            while await self._round(platform) == 0.0:
-                pass
+            while batch := await self._claim(platform, self.pace.in_flight):
+                await asyncio.gather(*(self._deliver(row) for row in batch))
+                await self._show_progress({r.announcement_id for r in batch if r.announcement_id})
 
     def stop(self) -> None:
         """Take no more rows; ``run`` returns once the sends in flight are recorded."""
         self._stopping.set()
 
     async def _serve(self, platform: Platform) -> None:
+        """Keep up to ``in_flight`` sends going, so the round trip never caps the rate."""
+        running: set[asyncio.Task[int | None]] = set()
+        touched: set[int] = set()
+        shown = 0.0
+        loop = asyncio.get_running_loop()
         while not self._stopping.is_set():
+            wait = self.pace.idle
             try:
-                wait = await self._round(platform)
+                free = self.pace.in_flight - len(running)
+                batch = await self._claim(platform, free) if free > 0 else []
+                running |= {asyncio.create_task(self._deliver(row)) for row in batch}
+                if running:
+                    done, running = await asyncio.wait(
+                        running, timeout=wait, return_when=asyncio.FIRST_COMPLETED
+                    )
+                    touched |= {found for task in done if (found := task.result())}
+                    wait = 0.0
+                elif pause := await self._pause_left(platform):
+                    wait = pause
+                if touched and (not running or loop.time() - shown >= 1.0):
+                    await self._show_progress(touched)
+                    touched, shown = set(), loop.time()
             except Exception:
                 logger.exception("delivery on %s failed; trying again", platform)
                 wait = self.pace.idle * 4
             if wait:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), wait)
+        if running:
+            await asyncio.wait(running)  # what is in flight finishes and is recorded
+        await self._show_progress(touched)
 
-    async def _round(self, platform: Platform) -> float:
-        """Send one batch of due rows; return how long to wait before the next look."""
+    async def _claim(self, platform: Platform, limit: int) -> list[Claimed]:
+        """Take up to ``limit`` due rows, unless the platform asked for a pause."""
         now = self.clock()
         async with self.sessions() as session:
             paused = await paused_until(session, platform)
             if paused is not None and paused > now:
-                return min((paused - now).total_seconds(), 60.0)
+                return []
             batch = await claim_due(
-                session,
-                platform,
-                self.owner,
-                now,
-                lease=self.pace.lease,
-                limit=self.pace.in_flight,
+                session, platform, self.owner, now, lease=self.pace.lease, limit=limit
             )
             await session.commit()
-        if not batch:
-            return self.pace.idle
-        await asyncio.gather(*(self._deliver(row) for row in batch))
-        await self._show_progress({row.announcement_id for row in batch if row.announcement_id})
-        return 0.0
+        return batch
 
-    async def _deliver(self, row: Claimed) -> None:
+    async def _pause_left(self, platform: Platform) -> float:
+        """Return the seconds left of a pause the platform asked for (at most a minute)."""
+        now = self.clock()
+        async with self.sessions() as session:
+            paused = await paused_until(session, platform)
+        return min((paused - now).total_seconds(), 60.0) if paused and paused > now else 0.0
+
+    async def _deliver(self, row: Claimed) -> int | None:
+        """Send one row and record the outcome; return its announcement, for the progress."""
         transport = self.transports[Platform(row.platform)]
         recipient = Recipient(Platform(row.platform), ChatId(row.chat_id))
         state, error, retry_at, counted = None, None, None, True
@@ -183,6 +205,7 @@ class DeliveryWorker:
                 retry_at = self.clock() + dt.timedelta(seconds=delay)
             logger.info("delivery %s to %s failed: %s", row.id, row.platform, error)
         await self._record(row, state, error, retry_at, counted=counted)
+        return row.announcement_id
 
     async def _record(
         self,

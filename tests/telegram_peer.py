@@ -824,6 +824,8 @@ class TelegramPeer:
         self.webhook_retry_delay = 0.05
         self.webhook_max_retry_delay = 1.0
         self.webhook_timeout = 10.0
+        # The network's round trip for each Bot API call, half on the way in, half out.
+        self.call_delay = 0.0
         self.calls: list[Call] = []
         self.answered_callbacks: list[AnsweredCallback] = []
         self.files: dict[str, File] = {}
@@ -1229,6 +1231,8 @@ class TelegramPeer:
         if not path.startswith("/bot") or path.count("/") != 2:
             return web.json_response(ApiError(404, "Not Found").json(), status=404)
         token, _, method = path.removeprefix("/bot").partition("/")
+        if self.call_delay and method.lower() != "getupdates":
+            await asyncio.sleep(self.call_delay / 2)
         call = Call(method=method, params={}, at=time.monotonic())
         self.calls.append(call)
         try:
@@ -1236,6 +1240,9 @@ class TelegramPeer:
         except ApiError as error:
             call.status, call.description = error.code, error.description
             return web.json_response(error.json(), status=error.code)
+        finally:
+            if self.call_delay and method.lower() != "getupdates":
+                await asyncio.sleep(self.call_delay / 2)
         call.status = 200
         if isinstance(result, _Described):
             body = {"ok": True, "result": result.result, "description": result.description}

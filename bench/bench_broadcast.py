@@ -1,0 +1,198 @@
+"""Benchmark a Telegram broadcast: how near the cap it sends, what members feel meanwhile."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import math
+import sqlite3
+import sys
+import tempfile
+import time
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from common import ChildProcess, code_version  # noqa: E402
+
+from storage.db import open_database, session_factory  # noqa: E402
+from storage.demo import load_demo  # noqa: E402
+from tests.telegram_peer import PeerUser, TelegramPeer  # noqa: E402
+
+TOKEN = "123456:BENCH"
+COORDINATOR = 900_001
+FIRST_MEMBER = 1_000_000
+FIRST_PROBE = 2_000_000
+CAP = 30.0  # Telegram's messages a second for one bot
+HEADING = "📣 Mitteilung der Koordination"
+READY = "Klimabot läuft"
+EFFICIENCY = 0.95  # of the cap, at least
+SLOWER = 1.5  # a member's p99 during a broadcast: at most this times the p99 without …
+PLUS_MS = 50.0  # … plus this
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--recipients", type=int, default=2000)
+    parser.add_argument("--round-trip", type=float, default=0.040, help="seconds per API call")
+    parser.add_argument("--probes", type=int, default=40, help="/meetings samples without load")
+    parser.add_argument("--probe-every", type=float, default=0.5, help="seconds between samples")
+    return parser.parse_args()
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
+
+
+async def prepare(folder: Path, peer: TelegramPeer, recipients: int) -> Path:
+    """Write the config and a database with the demo network and the subscribers."""
+    database = folder / "klimabot.db"
+    config = folder / "config.yaml"
+    config.write_text(
+        f"database:\n  url: sqlite+aiosqlite:///{database}\n"
+        f"coordinators:\n  telegram: [{COORDINATOR}]\n"
+        f"rate_limit:\n  commands: 1000\n"
+        f"telegram:\n  base_url: {peer.base_url}\n",
+        encoding="utf-8",
+    )
+    engine = await open_database(f"sqlite+aiosqlite:///{database}")
+    async with session_factory(engine)() as session:
+        await load_demo(session, dt.datetime.now(dt.UTC).date(), ZoneInfo("Europe/Berlin"))
+        await session.commit()
+    await engine.dispose()
+    seen = dt.datetime.now(dt.UTC).isoformat(sep=" ")
+    with sqlite3.connect(database) as connection:
+        for user_id in range(FIRST_MEMBER, FIRST_MEMBER + recipients):
+            peer.started(peer.user(user_id, f"Mitglied {user_id}"))
+            member = connection.execute(
+                "INSERT INTO members (display_name, created_at) VALUES (?, ?) RETURNING id",
+                (f"Mitglied {user_id}", seen),
+            ).fetchone()[0]
+            connection.execute(
+                "INSERT INTO identities (platform, user_id, member_id, chat_id, last_seen_at) "
+                "VALUES ('telegram', ?, ?, ?, ?)",
+                (str(user_id), member, str(user_id), seen),
+            )
+            connection.execute(
+                "INSERT INTO subscriptions (member_id, topic, created_at) "
+                "VALUES (?, 'announcements', ?)",
+                (member, seen),
+            )
+    return config
+
+
+class Prober:
+    """Members asking /meetings one after another, each a new person, timing each answer."""
+
+    def __init__(self, peer: TelegramPeer) -> None:
+        self.peer = peer
+        self.next_id = FIRST_PROBE
+
+    async def ask(self) -> float:
+        """Return one /meetings round trip in milliseconds."""
+        user: PeerUser = self.peer.user(self.next_id, "Probe")
+        self.next_id += 1
+        started = time.perf_counter()
+        await user.send("/meetings")
+        await self.peer.wait_for(user.id, timeout=60)
+        return (time.perf_counter() - started) * 1000
+
+    async def sample(self, every: float, count: int | None, until: asyncio.Event) -> list[float]:
+        """Ask every ``every`` seconds, ``count`` times or until the event is set."""
+        times: list[float] = []
+        while (count is None or len(times) < count) and not until.is_set():
+            times.append(await self.ask())
+            await asyncio.sleep(every)
+        return times
+
+
+def report_done(peer: TelegramPeer, message_id: int) -> bool:
+    return any(
+        m.message_id == message_id and "Zustellbericht" in m.text
+        for m in peer.messages(COORDINATOR)
+    )
+
+
+async def run(args: argparse.Namespace) -> bool:
+    peer = await TelegramPeer.start(TOKEN)
+    peer.call_delay = args.round_trip
+    bot = ChildProcess("Klimabot", start_timeout=60)
+    try:
+        with tempfile.TemporaryDirectory(prefix="klimabot-bench-") as folder:
+            config = await prepare(Path(folder), peer, args.recipients)
+            await bot.launch(
+                ["-m", "bot", "run", "--config", str(config)],
+                {"KLIMABOT_TELEGRAM_TOKEN": TOKEN},
+                (READY,),
+            )
+            prober = Prober(peer)
+            never = asyncio.Event()
+            quiet = await prober.sample(args.probe_every, args.probes, never)
+
+            coordinator = peer.user(COORDINATOR, "Koordination")
+            await coordinator.send("/announce Netzwerktreffen am 29. März: bitte anmelden!")
+            preview = await peer.wait_for(COORDINATOR, timeout=60)
+            done = asyncio.Event()
+            started = time.monotonic()
+            await coordinator.press(preview.raw, "📣 Senden")
+            probing = asyncio.create_task(prober.sample(args.probe_every, None, done))
+            await peer.wait_until(
+                lambda: report_done(peer, preview.message_id), timeout=args.recipients
+            )
+            done.set()
+            busy = await probing
+            elapsed = time.monotonic() - started
+    finally:
+        await bot.stop()
+        await peer.stop()
+
+    members = range(FIRST_MEMBER, FIRST_MEMBER + args.recipients)
+    pushes = sorted(
+        call.at
+        for call in peer.calls
+        if call.method.lower() == "sendmessage" and call.status == 200 and call.chat_id in members
+    )
+    rate = (len(pushes) - 1) / (pushes[-1] - pushes[0])
+    efficiency = rate / CAP
+    most = peer.max_rate(None, 1.0)
+    refused = sum(1 for call in peer.calls if call.status == 429)
+    base_p99, busy_p99 = percentile(quiet, 99), percentile(busy, 99)
+    allowed = SLOWER * base_p99 + PLUS_MS
+    print(f"code: {code_version()}")
+    print(f"recipients {args.recipients}, round trip per call {args.round_trip * 1000:.0f} ms")
+    print(
+        f"sent {len(pushes)} in {pushes[-1] - pushes[0]:.1f} s (confirm to report {elapsed:.1f} s)"
+    )
+    print(f"rate {rate:.2f}/s, efficiency {efficiency:.3f} (target >= {EFFICIENCY})")
+    print(f"most messages in any second: {most} (cap {CAP:.0f}); 429 answers: {refused}")
+    print(
+        f"/meetings without a broadcast: p50 {percentile(quiet, 50):.0f} ms, "
+        f"p99 {base_p99:.0f} ms ({len(quiet)} samples)"
+    )
+    print(
+        f"/meetings during the broadcast: p50 {percentile(busy, 50):.0f} ms, "
+        f"p99 {busy_p99:.0f} ms ({len(busy)} samples); allowed {allowed:.0f} ms"
+    )
+    checks = {
+        "efficiency": efficiency >= EFFICIENCY,
+        "never above the cap": most <= CAP,
+        "no 429": refused == 0,
+        "every recipient once": len(pushes) == args.recipients,
+        "members answered promptly": busy_p99 <= allowed,
+    }
+    for name, ok in checks.items():
+        print(f"{name}: {'PASS' if ok else 'FAIL'}")
+    return all(checks.values())
+
+
+def main() -> int:
+    return 0 if asyncio.run(run(parse_args())) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
