@@ -176,3 +176,17 @@ async def test_the_list_of_recent_announcements_has_their_reports(
     listed = await coordinator.send("/announcements")
     assert listed.startswith("Letzte Mitteilungen\n\nMi., 25. Nov. 2026 11:00: Erste Zeile\n")
     assert listed.endswith("Telegram: offen 1")
+
+
+async def test_an_english_speaking_coordinator_sees_preview_progress_and_report_in_english(
+    dispatcher: Dispatcher, coordinator: Chat, sessions: Sessions
+) -> None:
+    await subscribers(dispatcher, 1)
+    await coordinator.send("/language en")
+    preview = await coordinator.send("/announce Hello")
+    assert preview.startswith("Preview: this is how members will see it.")
+    assert preview.endswith("Recipients: 1")
+    progress = to_plain((await coordinator.press("Send")).text)
+    assert progress == ("Sending the announcement: 0 of 1\nTelegram: to go 1\nAbout 1 s to go.")
+    report = to_plain((await coordinator.press("Stop sending")).text)
+    assert report == "Announcement stopped: delivery report\nTelegram: stopped 1"
