@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -106,6 +107,10 @@ class TelegramTransport:
     async def start(self) -> None:
         """Connect to the Bot API, set the command menus and begin receiving updates."""
         settings = self.settings
+        # Opt in to what python-telegram-bot 23 does anyway: durations such as retry_after as
+        # timedelta, without a deprecation warning each time Telegram answers 429. The
+        # library reads it from the environment; it has no option for it.
+        os.environ.setdefault("PTB_TIMEDELTA", "1")
         app = (
             ApplicationBuilder()
             .token(settings.token)

@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import heapq
+import itertools
 import logging
-import os
 import time
-from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Coroutine
+from dataclasses import dataclass, field
+from enum import IntEnum
 from typing import Any
 
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
 from telegram.ext import BaseRateLimiter
 
 logger = logging.getLogger(__name__)
-
-# Opt in to what python-telegram-bot 23 will do anyway: durations such as retry_after as
-# timedelta, without a deprecation warning each time Telegram answers 429.
-os.environ.setdefault("PTB_TIMEDELTA", "1")
 
 JSONResult = bool | dict[str, Any] | list[dict[str, Any]]
 # Requests that put a message into a chat; the others (getUpdates, answerCallbackQuery, ...)
@@ -28,6 +27,8 @@ MESSAGE_METHODS = frozenset(
 
 # Intervals are this much longer than the published limits allow.
 MARGIN = 1.1
+# Chats whose interval has passed are forgotten once this many are remembered.
+REMEMBERED_CHATS = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,12 +51,97 @@ class Limits:
         return cls(MARGIN / overall, MARGIN / private_chat, MARGIN / group_chat)
 
 
-class SendPacer(BaseRateLimiter[None]):
-    """Reserve a slot for every message; after a 429 send nothing until it has passed.
+class Priority(IntEnum):
+    """Which waiting message goes first; pass it as ``rate_limit_args`` of a Bot call."""
 
-    Each message gets the earliest moment that keeps the overall and per-chat intervals,
-    reserved under a lock and waited for outside it, so that one slow chat never holds up
-    the others. A 429 pauses every request of the bot, as Telegram demands.
+    REPLY = 0  # someone sent a command and waits for the answer
+    PUSH = 1  # announcements and reminders: nobody waits for them this very second
+
+
+@dataclass(order=True)
+class _Ticket:
+    priority: int
+    order: int
+    granted: asyncio.Future[None] = field(compare=False)
+
+
+class _Turns:
+    """One holder at a time, in (priority, arrival) order, ``interval`` after the last one.
+
+    The next turn is given ``interval`` after the previous holder let go, and never before
+    ``not_before()``; a timer on the event loop gives it, so nobody polls.
+    """
+
+    def __init__(
+        self,
+        interval: float,
+        clock: Callable[[], float],
+        not_before: Callable[[], float] = lambda: 0.0,
+    ) -> None:
+        self.interval = interval
+        self.clock = clock
+        self.not_before = not_before
+        self.next_at = 0.0
+        self._waiting: list[_Ticket] = []
+        self._held = False
+        self._timer: asyncio.TimerHandle | None = None
+
+    @property
+    def idle(self) -> bool:
+        """Tell whether nobody holds or waits for a turn and the interval has passed."""
+        return not self._held and not self._waiting and self.next_at <= self.clock()
+
+    @contextlib.asynccontextmanager
+    async def turn(self, priority: int, order: int) -> AsyncIterator[None]:
+        """Wait for this request's turn and hold it for the block."""
+        ticket = _Ticket(priority, order, asyncio.get_running_loop().create_future())
+        heapq.heappush(self._waiting, ticket)
+        self._give()
+        try:
+            await ticket.granted
+        except asyncio.CancelledError:
+            if ticket.granted.done() and not ticket.granted.cancelled():
+                self._let_go()  # the turn came just as the request was given up
+            else:
+                self._give()
+            raise
+        try:
+            yield
+        finally:
+            self._let_go()
+
+    def _let_go(self) -> None:
+        self._held = False
+        self.next_at = self.clock() + self.interval
+        self._give()
+
+    def _give(self) -> None:
+        """Give the turn to the first in line if its time has come, else set a timer for it."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        while self._waiting and self._waiting[0].granted.done():
+            heapq.heappop(self._waiting)  # given up while waiting
+        if self._held or not self._waiting:
+            return
+        delay = max(self.next_at, self.not_before()) - self.clock()
+        if delay > 0:
+            self._timer = asyncio.get_running_loop().call_later(delay, self._give)
+            return
+        self._held = True
+        heapq.heappop(self._waiting).granted.set_result(None)
+
+
+class SendPacer(BaseRateLimiter[Priority]):
+    """Give every message a turn in its chat, then one of the bot's; after a 429, wait.
+
+    A message first waits for its own chat's interval, holding nothing of the bot's
+    overall budget meanwhile; only then does it queue for the next overall slot. So one
+    person's flood queues in that person's chat and never delays anyone else's answer.
+    Within a chat and for the overall slots, replies go before pushed messages. A 429
+    pauses every request of the bot, as Telegram demands.
+
+    ``clock`` must tell the event loop's time (the default does), since timers wait.
     """
 
     def __init__(
@@ -63,10 +149,12 @@ class SendPacer(BaseRateLimiter[None]):
     ) -> None:
         self.limits = limits or Limits()
         self.clock = clock
-        self._lock = asyncio.Lock()
-        self._next_overall = 0.0
-        self._next_in_chat: dict[int | str, float] = {}
         self._paused_until = 0.0
+        self._order = itertools.count()
+        self._overall = _Turns(self.limits.overall, clock, lambda: self._paused_until)
+        # Requests that are no messages (getUpdates, answerCallbackQuery) wait out a 429 only.
+        self._unpaused = _Turns(0.0, clock, lambda: self._paused_until)
+        self._chats: dict[int | str, _Turns] = {}
 
     async def initialize(self) -> None:
         """Nothing to set up."""
@@ -81,13 +169,18 @@ class SendPacer(BaseRateLimiter[None]):
         kwargs: dict[str, Any],
         endpoint: str,
         data: dict[str, Any],
-        rate_limit_args: None,
+        rate_limit_args: Priority | None,
     ) -> JSONResult:
         """Run one Bot API request within the limits, retrying what may be retried."""
         counted = endpoint.lower() in MESSAGE_METHODS
+        priority = Priority.REPLY if rate_limit_args is None else rate_limit_args
+        order = next(self._order)  # a retry keeps its place in line
         network_failures = rate_limited = 0
         while True:
-            await self._wait_for_slot(data.get("chat_id") if counted else None, counted)
+            if counted:
+                await self._wait_for_turn(data.get("chat_id"), priority, order)
+            else:
+                await self._wait_out_pause(priority, order)
             try:
                 return await callback(*args, **kwargs)
             except RetryAfter as error:
@@ -106,22 +199,29 @@ class SendPacer(BaseRateLimiter[None]):
                     raise
                 await asyncio.sleep(0.5 * 2 ** (network_failures - 1))
 
-    async def _wait_for_slot(self, chat_id: int | str | None, counted: bool) -> None:
-        while True:
-            async with self._lock:
-                now = self.clock()
-                start = max(now, self._paused_until)
-                if counted:
-                    start = max(start, self._next_overall)
-                    if chat_id is not None:
-                        start = max(start, self._next_in_chat.get(chat_id, 0.0))
-                        self._next_in_chat[chat_id] = start + self._interval(chat_id)
-                    self._next_overall = start + self.limits.overall
-            if start > now:
-                await asyncio.sleep(start - now)
-            # A 429 may have come in while this request waited for its slot.
-            if self.clock() >= self._paused_until:
+    async def _wait_for_turn(self, chat_id: int | str | None, priority: int, order: int) -> None:
+        if chat_id is None:
+            async with self._overall.turn(priority, order):
                 return
+        # The overall line is joined only once the chat's turn has come, in the order of
+        # joining; the chat's interval then counts from when the message really goes.
+        async with (
+            self._chat(chat_id).turn(priority, order),
+            self._overall.turn(priority, next(self._order)),
+        ):
+            return
+
+    async def _wait_out_pause(self, priority: int, order: int) -> None:
+        async with self._unpaused.turn(priority, order):
+            return
+
+    def _chat(self, chat_id: int | str) -> _Turns:
+        turns = self._chats.get(chat_id)
+        if turns is None:
+            if len(self._chats) >= REMEMBERED_CHATS:
+                self._chats = {key: chat for key, chat in self._chats.items() if not chat.idle}
+            turns = self._chats[chat_id] = _Turns(self._interval(chat_id), self.clock)
+        return turns
 
     def _interval(self, chat_id: int | str) -> float:
         # Group and channel ids are negative (or @names); private chats are the user's id.
