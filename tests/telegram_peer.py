@@ -1018,6 +1018,28 @@ class TelegramPeer:
         """Return the updates not yet confirmed by the bot."""
         return list(self._pending)
 
+    async def wait_until(
+        self,
+        condition: Callable[[], bool],
+        timeout: float = 10,  # noqa: ASYNC109 - a deadline for the whole wait
+    ) -> None:
+        """Return once the condition about the peer's records holds; raise TimeoutError if not.
+
+        The condition is tested again whenever the peer's state changes: an update sent,
+        handed out or confirmed, a call answered.
+        """
+        if not await self._wait_until(condition, timeout):
+            raise TimeoutError(f"the condition did not hold within {timeout} s")
+
+    async def wait_received(self, timeout: float = 10) -> None:  # noqa: ASYNC109
+        """Return once the bot has taken every update sent so far.
+
+        Polling, it confirms updates with the next getUpdates offset; a webhook answers
+        each delivery with 2xx. Taken is not handled yet: the bot may still be working on
+        them (see tests/bot/transports/test_telegram.py, ``settle``).
+        """
+        await self.wait_until(lambda: not self._pending, timeout)
+
     async def wait_for(
         self,
         chat_id: int,
@@ -1217,8 +1239,10 @@ class TelegramPeer:
             result = await self._api(request, token, method, call)
         except ApiError as error:
             call.status, call.description = error.code, error.description
+            self._pulse()
             return web.json_response(error.json(), status=error.code)
         call.status = 200
+        self._pulse()  # whoever waits for a call's outcome looks again
         if isinstance(result, _Described):
             body = {"ok": True, "result": result.result, "description": result.description}
             return web.json_response(body)
@@ -1694,6 +1718,7 @@ class TelegramPeer:
                 failures = 0
                 if self._pending and self._pending[0] is update:
                     self._pending.pop(0)
+                    self._pulse()
                 continue
             failures += 1
             hook.last_error_date, hook.last_error_message = int(time.time()), error
