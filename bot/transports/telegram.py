@@ -147,13 +147,14 @@ class TelegramTransport:
 
     async def stop(self) -> None:
         """Stop receiving, finish the updates in hand, and disconnect."""
-        app, self._app = self._app, None
+        app = self._app
         if app is None:
             return
         if app.updater is not None and app.updater.running:
             await app.updater.stop()
         if app.running:
-            await app.stop()
+            await app.stop()  # the updates in hand are answered meanwhile
+        self._app = None
         await app.shutdown()
 
     # Inbound
