@@ -838,6 +838,7 @@ class TelegramPeer:
         self._webhook: _Webhook | None = None
         self._webhook_task: asyncio.Task[None] | None = None
         self._poll_generation = 0
+        self._long_polls = 0  # getUpdates calls waiting for an update now
         self._events: list[BotMessage] = []
         self._cursors: dict[int, int] = {}
         self._open_queries: dict[str, Json] = {}
@@ -1017,6 +1018,11 @@ class TelegramPeer:
     def pending_updates(self) -> list[Json]:
         """Return the updates not yet confirmed by the bot."""
         return list(self._pending)
+
+    @property
+    def long_polling(self) -> bool:
+        """Tell whether a getUpdates call is waiting for updates now."""
+        return self._long_polls > 0
 
     async def wait_until(
         self,
@@ -1468,14 +1474,19 @@ class TelegramPeer:
         generation = self._poll_generation
         self._pulse()  # an older long poll ends with a conflict
         if timeout > 0:
-            await self._wait_until(
-                lambda: (
-                    bool(self._pending)
-                    or generation != self._poll_generation
-                    or self._webhook is not None
-                ),
-                timeout,
-            )
+            self._long_polls += 1
+            self._pulse()
+            try:
+                await self._wait_until(
+                    lambda: (
+                        bool(self._pending)
+                        or generation != self._poll_generation
+                        or self._webhook is not None
+                    ),
+                    timeout,
+                )
+            finally:
+                self._long_polls -= 1
         if generation != self._poll_generation:
             raise ApiError(409, POLL_CONFLICT)
         if self._webhook is not None:
