@@ -135,9 +135,10 @@ class _Turns:
 class SendPacer(BaseRateLimiter[Priority]):
     """Give every message a turn in its chat, then one of the bot's; after a 429, wait.
 
-    A message first waits for its own chat's interval, holding nothing of the bot's
-    overall budget meanwhile; only then does it queue for the next overall slot. So one
-    person's flood queues in that person's chat and never delays anyone else's answer.
+    A message first waits for its own chat's interval (counted from Telegram's answer to
+    the chat's message before), holding nothing of the bot's overall budget meanwhile; only
+    then does it queue for the next overall slot. So one person's flood queues in that
+    person's chat and never delays anyone else's answer.
     Within a chat and for the overall slots, replies go before pushed messages. A 429
     pauses every request of the bot, as Telegram demands.
 
@@ -177,12 +178,13 @@ class SendPacer(BaseRateLimiter[Priority]):
         order = next(self._order)  # a retry keeps its place in line
         network_failures = rate_limited = 0
         while True:
-            if counted:
-                await self._wait_for_turn(data.get("chat_id"), priority, order)
-            else:
-                await self._wait_out_pause(priority, order)
             try:
-                return await callback(*args, **kwargs)
+                if not counted:
+                    await self._wait_out_pause(priority, order)
+                    return await callback(*args, **kwargs)
+                async with self._chat_turn(data.get("chat_id"), priority, order):
+                    await self._wait_for_overall_slot(priority)
+                    return await callback(*args, **kwargs)
             except RetryAfter as error:
                 rate_limited += 1
                 seconds = _seconds(error)
@@ -199,16 +201,21 @@ class SendPacer(BaseRateLimiter[Priority]):
                     raise
                 await asyncio.sleep(0.5 * 2 ** (network_failures - 1))
 
-    async def _wait_for_turn(self, chat_id: int | str | None, priority: int, order: int) -> None:
+    def _chat_turn(
+        self, chat_id: int | str | None, priority: int, order: int
+    ) -> contextlib.AbstractAsyncContextManager[None]:
+        """Hold the chat's turn until Telegram answered: the interval counts from there.
+
+        By the answer the message has arrived, so the next one to the chat arrives at least
+        the interval later, however long either took on its way.
+        """
         if chat_id is None:
-            async with self._overall.turn(priority, order):
-                return
-        # The overall line is joined only once the chat's turn has come, in the order of
-        # joining; the chat's interval then counts from when the message really goes.
-        async with (
-            self._chat(chat_id).turn(priority, order),
-            self._overall.turn(priority, next(self._order)),
-        ):
+            return contextlib.nullcontext()
+        return self._chat(chat_id).turn(priority, order)
+
+    async def _wait_for_overall_slot(self, priority: int) -> None:
+        # Joined only once the chat's turn has come, so the line is in the order of joining.
+        async with self._overall.turn(priority, next(self._order)):
             return
 
     async def _wait_out_pause(self, priority: int, order: int) -> None:

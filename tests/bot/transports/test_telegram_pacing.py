@@ -72,12 +72,14 @@ def pacer(limits: Limits | None = None) -> SendPacer:
 class Recorder:
     """A stand-in for the HTTP call: records when each request went out, and to whom."""
 
-    def __init__(self, failures: list[Exception] | None = None) -> None:
+    def __init__(self, failures: list[Exception] | None = None, takes: float = 0.0) -> None:
         self.sent: list[tuple[float, Any]] = []
         self.failures = failures or []
+        self.takes = takes  # seconds until Telegram answers
 
     async def __call__(self, chat_id: Any) -> dict[str, Any]:
         self.sent.append((asyncio.get_running_loop().time(), chat_id))
+        await asyncio.sleep(self.takes)
         if self.failures:
             raise self.failures.pop(0)
         return {"ok": True}
@@ -112,6 +114,20 @@ def test_one_private_chat_gets_one_message_in_each_interval() -> None:
         return recorder.times()
 
     assert run(main()) == pytest.approx([0, PRIVATE, 2 * PRIVATE, 3 * PRIVATE])
+
+
+def test_a_chats_interval_counts_from_telegrams_answer() -> None:
+    async def main() -> Recorder:
+        paced, recorder = pacer(), Recorder(takes=0.5)
+        chats = (42, 42, 7)
+        await asyncio.gather(*(send(paced, recorder, chat) for chat in chats))
+        return recorder
+
+    recorder = run(main())
+    # The first message may have arrived only when answered, so the second waits from then.
+    assert recorder.times(42) == pytest.approx([0.0, 0.5 + PRIVATE])
+    # Another chat does not wait for that answer, only for the next overall slot.
+    assert recorder.times(7) == pytest.approx([OVERALL])
 
 
 def test_a_group_gets_at_most_twenty_messages_a_minute() -> None:
