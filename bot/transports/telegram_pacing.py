@@ -7,7 +7,9 @@ import contextlib
 import heapq
 import itertools
 import logging
+import math
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -49,6 +51,11 @@ class Limits:
     def per_second(cls, overall: float, private_chat: float, group_chat: float) -> Limits:
         """Return limits from messages per second, with the same margin as the defaults."""
         return cls(MARGIN / overall, MARGIN / private_chat, MARGIN / group_chat)
+
+    @property
+    def overall_per_second(self) -> int | None:
+        """Return how many messages may arrive in any one second (30 unless raised)."""
+        return math.floor(MARGIN / self.overall + 1e-9) if self.overall > 0 else None
 
 
 class Priority(IntEnum):
@@ -115,6 +122,10 @@ class _Turns:
         self.next_at = self.clock() + self.interval
         self._give()
 
+    def wake(self) -> None:
+        """Look again whether the first in line may go: ``not_before()`` has changed."""
+        self._give()
+
     def _give(self) -> None:
         """Give the turn to the first in line if its time has come, else set a timer for it."""
         if self._timer is not None:
@@ -124,7 +135,10 @@ class _Turns:
             heapq.heappop(self._waiting)  # given up while waiting
         if self._held or not self._waiting:
             return
-        delay = max(self.next_at, self.not_before()) - self.clock()
+        at = max(self.next_at, self.not_before())
+        if at == math.inf:
+            return  # whoever changes that calls again
+        delay = at - self.clock()
         if delay > 0:
             self._timer = asyncio.get_running_loop().call_later(delay, self._give)
             return
@@ -152,7 +166,9 @@ class SendPacer(BaseRateLimiter[Priority]):
         self.clock = clock
         self._paused_until = 0.0
         self._order = itertools.count()
-        self._overall = _Turns(self.limits.overall, clock, lambda: self._paused_until)
+        self._overall = _Turns(self.limits.overall, clock, self._overall_opens)
+        # The last overall_per_second messages, each with the moment Telegram answered it.
+        self._recent: deque[list[float]] = deque(maxlen=self.limits.overall_per_second or 0)
         # Requests that are no messages (getUpdates, answerCallbackQuery) wait out a 429 only.
         self._unpaused = _Turns(0.0, clock, lambda: self._paused_until)
         self._chats: dict[int | str, _Turns] = {}
@@ -182,13 +198,14 @@ class SendPacer(BaseRateLimiter[Priority]):
                 if not counted:
                     await self._wait_out_pause(priority, order)
                     return await callback(*args, **kwargs)
-                async with self._chat_turn(data.get("chat_id"), priority, order):
-                    await self._wait_for_overall_slot(priority)
+                async with (
+                    self._chat_turn(data.get("chat_id"), priority, order),
+                    self._overall_slot(priority),
+                ):
                     return await callback(*args, **kwargs)
             except RetryAfter as error:
                 rate_limited += 1
-                seconds = _seconds(error)
-                self._paused_until = max(self._paused_until, self.clock() + seconds)
+                seconds = self._pause(error)
                 logger.warning("Telegram asked to wait %.0f s (%s)", seconds, endpoint)
                 if rate_limited > self.limits.retry_after_retries:
                     raise
@@ -213,10 +230,35 @@ class SendPacer(BaseRateLimiter[Priority]):
             return contextlib.nullcontext()
         return self._chat(chat_id).turn(priority, order)
 
-    async def _wait_for_overall_slot(self, priority: int) -> None:
+    @contextlib.asynccontextmanager
+    async def _overall_slot(self, priority: int) -> AsyncIterator[None]:
+        """Wait for the next overall slot, and note when Telegram answered the message."""
         # Joined only once the chat's turn has come, so the line is in the order of joining.
         async with self._overall.turn(priority, next(self._order)):
-            return
+            answered = [math.inf]  # not yet
+            self._recent.append(answered)
+        try:
+            yield
+        except RetryAfter as error:
+            self._pause(error)  # before anyone else is let go below
+            raise
+        finally:
+            answered[0] = self.clock()
+            self._overall.wake()
+
+    def _pause(self, error: RetryAfter) -> float:
+        """Send nothing until Telegram's retry_after has passed; return its seconds."""
+        seconds = _seconds(error)
+        self._paused_until = max(self._paused_until, self.clock() + seconds)
+        return seconds
+
+    def _overall_opens(self) -> float:
+        """Return when the next message may go: after a 429, and a second after the answer
+        to the message overall_per_second before, so no second sees one too many arrive.
+        """
+        recent = self._recent
+        full = bool(recent.maxlen) and len(recent) == recent.maxlen
+        return max(self._paused_until, recent[0][0] + 1.0 if full else 0.0)
 
     async def _wait_out_pause(self, priority: int, order: int) -> None:
         async with self._unpaused.turn(priority, order):

@@ -152,6 +152,19 @@ def test_the_overall_rate_holds_across_chats() -> None:
     assert most_in_any_window(times, 1.0) <= 30
 
 
+def test_no_second_sees_more_arrive_than_the_limit_however_slow_the_answers() -> None:
+    async def main() -> list[float]:
+        paced, recorder = pacer(), Recorder(takes=0.5)
+        await asyncio.gather(*(send(paced, recorder, chat) for chat in range(1, 41)))
+        return recorder.times()
+
+    times = run(main())
+    # A message may arrive any time until it is answered, half a second after it went; so
+    # the 31st goes only a second after the first was answered, and so on.
+    assert times[:30] == pytest.approx([n * OVERALL for n in range(30)])
+    assert times[30:] == pytest.approx([1.5 + n * OVERALL for n in range(10)])
+
+
 def test_one_persons_flood_never_delays_another_persons_answer() -> None:
     async def main() -> Recorder:
         paced, recorder = pacer(), Recorder()
@@ -254,7 +267,7 @@ def test_a_blocked_user_is_not_retried() -> None:
 
 def test_importing_the_telegram_transport_changes_no_environment() -> None:
     environment = {k: v for k, v in os.environ.items() if k != "PTB_TIMEDELTA"}
-    script = "import os, bot.app; print(os.environ.get('PTB_TIMEDELTA'))"
+    script = "import os, bot.transports.telegram; print(os.environ.get('PTB_TIMEDELTA'))"
     found = subprocess.run(
         [sys.executable, "-c", script], env=environment, capture_output=True, check=True
     )
