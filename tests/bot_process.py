@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import os
 import signal
 import sqlite3
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -34,6 +36,7 @@ class BotProcess:
         self.process: asyncio.subprocess.Process | None = None
         self.log: list[str] = []
         self._reader: asyncio.Task[None] | None = None
+        self._ready = asyncio.Event()  # set once it says it runs, or says nothing more
 
     async def load_demo(self) -> None:
         """Load the demo network, plus one tip too long for a single chat message."""
@@ -56,6 +59,7 @@ class BotProcess:
         environment = {k: v for k, v in os.environ.items() if not k.startswith("KLIMABOT_")}
         environment.update(LANG="C.UTF-8", LC_ALL="", **self.environment)
         self.log.clear()
+        self._ready = asyncio.Event()
         self.process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -69,19 +73,22 @@ class BotProcess:
             env=environment,
         )
         self._reader = asyncio.create_task(self._read())
-        for _ in range(600):
-            if any(READY in line for line in self.log):
-                return
-            if self.process.returncode is not None:
-                break
-            await asyncio.sleep(0.05)
-        raise AssertionError("klimabot run did not start:\n" + "\n".join(self.log))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._ready.wait(), 30)
+        if not any(READY in line for line in self.log):
+            raise AssertionError("klimabot run did not start:\n" + "\n".join(self.log))
 
     async def _read(self) -> None:
         assert self.process is not None
         assert self.process.stderr is not None
-        async for line in self.process.stderr:
-            self.log.append(line.decode(errors="replace").rstrip())
+        try:
+            async for raw in self.process.stderr:
+                line = raw.decode(errors="replace").rstrip()
+                self.log.append(line)
+                if READY in line:
+                    self._ready.set()
+        finally:
+            self._ready.set()  # it will say nothing more
 
     async def stop(self) -> int:
         """Stop the process with SIGTERM, as a service manager does, and return its status."""
@@ -97,3 +104,18 @@ class BotProcess:
         """Return what the bot's database holds now."""
         with sqlite3.connect(self.database) as connection:
             return connection.execute(query).fetchall()
+
+    async def wait_for_rows(
+        self,
+        query: str,
+        fits: Callable[[list[tuple[object, ...]]], bool],
+        within: float = 10.0,
+    ) -> list[tuple[object, ...]]:
+        """Return the query's rows once they fit; the bot writes in its own time."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while not fits(rows := self.rows(query)):
+            if loop.time() > deadline:
+                raise AssertionError(f"{query} gave {rows} still after {within} s")
+            await asyncio.sleep(0.05)
+        return rows

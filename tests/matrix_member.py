@@ -19,7 +19,7 @@ from mautrix.client.state_store import MemoryStateStore
 from mautrix.crypto import OlmMachine
 from mautrix.crypto.store import MemoryCryptoStore
 from mautrix.crypto.store import StateStore as CryptoStateStore
-from mautrix.errors import DecryptionError, SessionNotFound
+from mautrix.errors import DecryptionError, MNotFound, SessionNotFound
 from mautrix.types import (
     EncryptedEvent,
     EncryptedMegolmEventContent,
@@ -29,6 +29,7 @@ from mautrix.types import (
     EventType,
     Filter,
     Membership,
+    MemberStateEventContent,
     MessageEvent,
     RoomCreatePreset,
     RoomEncryptionStateEventContent,
@@ -226,12 +227,28 @@ class MatrixMember:
 
     async def wait_joined(self, room_id: str, user_id: str, *, within: float = 10.0) -> None:
         """Wait until user_id has joined room_id, as the server tells it."""
-        # The server is asked, not the sync stream, so a join is seen however syncs interleave.
-        for _ in range(int(within / 0.05)):
-            if UserID(user_id) in await self.client.get_joined_members(RoomID(room_id)):
-                return
+        await self.wait_membership(room_id, user_id, Membership.JOIN, within=within)
+
+    async def wait_membership(
+        self, room_id: str, user_id: str, membership: Membership, *, within: float = 10.0
+    ) -> None:
+        """Wait until user_id's membership of room_id is the given one, as the server tells it."""
+        # The server is asked, not the sync stream, so a change is seen however syncs interleave.
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while await self._membership(room_id, user_id) != membership:
+            if loop.time() > deadline:
+                raise TimeoutError(f"{user_id} did not {membership} {room_id} in {within} s")
             await asyncio.sleep(0.05)
-        raise TimeoutError(f"{user_id} did not join {room_id} in {within} s")
+
+    async def _membership(self, room_id: str, user_id: str) -> Membership | None:
+        try:
+            content = await self.client.get_state_event(
+                RoomID(room_id), EventType.ROOM_MEMBER, state_key=user_id
+            )
+        except MNotFound:
+            return None
+        return content.membership if isinstance(content, MemberStateEventContent) else None
 
     async def send_text(
         self,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
@@ -17,3 +17,11 @@ async def telegram_peer() -> AsyncIterator[TelegramPeer]:
     """A running Bot API peer for TOKEN on 127.0.0.1, stopped after the test."""
     async with TelegramPeer(TOKEN, BOT_USERNAME) as peer:
         yield peer
+
+
+@pytest.fixture(autouse=True, scope="session")
+def timedelta_durations() -> Iterator[None]:
+    """Read Telegram's durations (retry_after) as timedelta, as the Telegram transport does."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PTB_TIMEDELTA", "1")
+        yield

@@ -840,6 +840,7 @@ class TelegramPeer:
         self._webhook: _Webhook | None = None
         self._webhook_task: asyncio.Task[None] | None = None
         self._poll_generation = 0
+        self._long_polls = 0  # getUpdates calls waiting for an update now
         self._events: list[BotMessage] = []
         self._cursors: dict[int, int] = {}
         self._open_queries: dict[str, Json] = {}
@@ -972,19 +973,6 @@ class TelegramPeer:
         if user.id not in self._chats:
             self._open_private_chat(user)
 
-    async def wait_until(
-        self,
-        condition: Callable[[], bool],
-        timeout: float = 10,  # noqa: ASYNC109 - a deadline for the whole wait
-    ) -> None:
-        """Wait until the condition holds (looked at on every call and every 50 ms)."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while not condition():
-            if loop.time() >= deadline:
-                raise TimeoutError(f"the condition did not become true in {timeout} s")
-            await self._wait_until(lambda: False, min(0.05, deadline - loop.time()))
-
     def unblock(self, user_id: int) -> None:
         """Let the user unblock the bot again."""
         self._blocked.discard(user_id)
@@ -1037,6 +1025,37 @@ class TelegramPeer:
     def pending_updates(self) -> list[Json]:
         """Return the updates not yet confirmed by the bot."""
         return list(self._pending)
+
+    @property
+    def long_polling(self) -> bool:
+        """Tell whether a getUpdates call is waiting for updates now."""
+        return self._long_polls > 0
+
+    async def wait_until(
+        self,
+        condition: Callable[[], bool],
+        timeout: float = 10,  # noqa: ASYNC109 - a deadline for the whole wait
+    ) -> None:
+        """Return once the condition holds; raise TimeoutError if not.
+
+        The condition is tested again whenever the peer's state changes (an update sent,
+        handed out or confirmed, a call answered), and every 50 ms for conditions about
+        other things, such as what the bot's database holds or a retry_after running out.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not await self._wait_until(condition, min(0.05, deadline - loop.time())):
+            if loop.time() >= deadline:
+                raise TimeoutError(f"the condition did not hold within {timeout} s")
+
+    async def wait_received(self, timeout: float = 10) -> None:  # noqa: ASYNC109
+        """Return once the bot has taken every update sent so far.
+
+        Polling, it confirms updates with the next getUpdates offset; a webhook answers
+        each delivery with 2xx. Taken is not handled yet: the bot may still be working on
+        them (see tests/bot/transports/test_telegram.py, ``settle``).
+        """
+        await self.wait_until(lambda: not self._pending, timeout)
 
     async def wait_for(
         self,
@@ -1239,11 +1258,13 @@ class TelegramPeer:
             result = await self._api(request, token, method, call)
         except ApiError as error:
             call.status, call.description = error.code, error.description
+            self._pulse()
             return web.json_response(error.json(), status=error.code)
         finally:
             if self.call_delay and method.lower() != "getupdates":
                 await asyncio.sleep(self.call_delay / 2)
         call.status = 200
+        self._pulse()  # whoever waits for a call's outcome looks again
         if isinstance(result, _Described):
             body = {"ok": True, "result": result.result, "description": result.description}
             return web.json_response(body)
@@ -1469,14 +1490,19 @@ class TelegramPeer:
         generation = self._poll_generation
         self._pulse()  # an older long poll ends with a conflict
         if timeout > 0:
-            await self._wait_until(
-                lambda: (
-                    bool(self._pending)
-                    or generation != self._poll_generation
-                    or self._webhook is not None
-                ),
-                timeout,
-            )
+            self._long_polls += 1
+            self._pulse()
+            try:
+                await self._wait_until(
+                    lambda: (
+                        bool(self._pending)
+                        or generation != self._poll_generation
+                        or self._webhook is not None
+                    ),
+                    timeout,
+                )
+            finally:
+                self._long_polls -= 1
         if generation != self._poll_generation:
             raise ApiError(409, POLL_CONFLICT)
         if self._webhook is not None:
@@ -1719,6 +1745,7 @@ class TelegramPeer:
                 failures = 0
                 if self._pending and self._pending[0] is update:
                     self._pending.pop(0)
+                    self._pulse()
                 continue
             failures += 1
             hook.last_error_date, hook.last_error_message = int(time.time()), error

@@ -664,18 +664,35 @@ async def test_get_updates_confirms_with_offset_and_long_polls(
     assert await api.ok("getUpdates", offset=both[-1]["update_id"] + 1, timeout=0.2) == []
     assert 0.2 <= time.monotonic() - started < 0.5
 
-    async def later() -> None:
-        await asyncio.sleep(0.05)
+    async def once_polling() -> None:
+        await telegram_peer.wait_until(lambda: telegram_peer.long_polling)
         await anna.send("drei")
 
-    task = asyncio.create_task(later())
+    task = asyncio.create_task(once_polling())
     started = time.monotonic()
     updates = await api.ok("getUpdates", offset=both[-1]["update_id"] + 1, timeout=10)
     waited = time.monotonic() - started
     await task
     assert [u["message"]["text"] for u in updates] == ["drei"]
     assert updates[0]["update_id"] == both[-1]["update_id"] + 1
-    assert waited < 0.05 + 0.1
+    assert waited < 5  # woken by the update, not ended by its timeout
+    assert not telegram_peer.long_polling
+
+
+async def test_the_peer_tells_when_the_bot_has_taken_every_update(
+    telegram_peer: TelegramPeer, api: BotApi
+) -> None:
+    anna = telegram_peer.user(1001, "Anna")
+    await anna.send("eins")
+    taken = asyncio.create_task(telegram_peer.wait_received())
+    handed_out = await api.ok("getUpdates")
+    # Handed out is not taken: only the next offset confirms it.
+    assert not taken.done()
+    await api.ok("getUpdates", offset=handed_out[-1]["update_id"] + 1, timeout=0)
+    await asyncio.wait_for(taken, 5)
+    await anna.send("zwei")
+    with pytest.raises(TimeoutError):
+        await telegram_peer.wait_received(timeout=0.1)
 
 
 async def test_allowed_updates_choose_which_new_updates_are_kept(
@@ -716,9 +733,11 @@ async def test_users_edit_their_messages_and_reply_to_the_bot(
     assert answer["message_id"] == question["message_id"] + 1
 
 
-async def test_a_second_get_updates_terminates_the_first(api: BotApi) -> None:
+async def test_a_second_get_updates_terminates_the_first(
+    telegram_peer: TelegramPeer, api: BotApi
+) -> None:
     first = asyncio.create_task(api("getUpdates", timeout=10))
-    await asyncio.sleep(0.05)
+    await telegram_peer.wait_until(lambda: telegram_peer.long_polling)
     assert await api.ok("getUpdates", timeout=0) == []
     status, body = await first
     assert (status, body["description"]) == (
@@ -882,9 +901,11 @@ async def test_ptb_bot_answers_a_command_promptly_without_busy_polling(
         reply = await telegram_peer.wait_for(ben.id)
         assert time.perf_counter() - started < 0.1
         assert reply.text == "Echo: /start@KlimaTestBot"
-        polls = len(telegram_peer.calls_to("getUpdates"))
-        await asyncio.sleep(0.3)
-        assert len(telegram_peer.calls_to("getUpdates")) - polls <= 1
+        # Between updates it waits in a long poll instead of asking again and again.
+        await telegram_peer.wait_until(lambda: telegram_peer.long_polling)
+        last = telegram_peer.calls_to("getUpdates")[-1]
+        assert last.status == 0
+        assert float(last.params["timeout"]) > 0
     assert telegram_peer.pending_updates == []
     assert [c.method for c in telegram_peer.calls[:3]] == ["getMe", "deleteWebhook", "getUpdates"]
     assert failures(telegram_peer) == []

@@ -159,12 +159,13 @@ class MatrixTransport:
 
     async def stop(self) -> None:
         """Stop syncing, finish the events in hand, and close the stores."""
-        client, self.client = self.client, None
+        client = self.client
         if client is not None:
             client.stop()
             if self._sync is not None:
                 await asyncio.gather(self._sync, return_exceptions=True)
-            await self._finish_handlers()
+            await self._finish_handlers()  # they still answer, so the client stays meanwhile
+            self.client = None
             await client.api.session.close()
         for database in reversed(self._databases):
             await database.stop()

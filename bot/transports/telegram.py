@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -43,7 +44,7 @@ from bot.core import (
 from bot.markup import split_markup, to_plain, utf16_length
 from bot.transports import RequestHandler
 from bot.transports.telegram_http import AiohttpRequest
-from bot.transports.telegram_pacing import PUSH, Limits, SendPacer, retry_seconds
+from bot.transports.telegram_pacing import Limits, Priority, SendPacer, retry_seconds
 
 logger = logging.getLogger(__name__)
 
@@ -111,6 +112,10 @@ class TelegramTransport:
     async def start(self) -> None:
         """Connect to the Bot API, set the command menus and begin receiving updates."""
         settings = self.settings
+        # Opt in to what python-telegram-bot 23 does anyway: durations such as retry_after as
+        # timedelta, without a deprecation warning each time Telegram answers 429. The
+        # library reads it from the environment; it has no option for it.
+        os.environ.setdefault("PTB_TIMEDELTA", "1")
         app = (
             ApplicationBuilder()
             .token(settings.token)
@@ -147,13 +152,14 @@ class TelegramTransport:
 
     async def stop(self) -> None:
         """Stop receiving, finish the updates in hand, and disconnect."""
-        app, self._app = self._app, None
+        app = self._app
         if app is None:
             return
         if app.updater is not None and app.updater.running:
             await app.updater.stop()
         if app.running:
-            await app.stop()
+            await app.stop()  # the updates in hand are answered meanwhile
+        self._app = None
         await app.shutdown()
 
     # Inbound
@@ -236,7 +242,7 @@ class TelegramTransport:
         Telegram has no idempotency key: a send that timed out may have arrived.
         """
         try:
-            sent = await self._send(int(recipient.chat_id), reply, pacing=PUSH)
+            sent = await self._send(int(recipient.chat_id), reply, pacing=Priority.PUSH)
         except Forbidden as error:
             raise Unreachable(error.message) from error
         except RetryAfter as error:
@@ -290,7 +296,7 @@ class TelegramTransport:
         reply: Reply,
         *,
         reply_to: int | None = None,
-        pacing: dict[str, Any] | None = None,
+        pacing: Priority | None = None,
     ) -> Message:
         """Send a reply's parts, buttons on the last; return the last text message."""
         bot = self._bot()

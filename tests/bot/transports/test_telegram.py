@@ -6,6 +6,7 @@ import asyncio
 import datetime as dt
 import socket
 import sys
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -87,6 +88,19 @@ def expected_failure(method: str, description: str | None) -> bool:
     }
 
 
+async def settle(bot: BotProcess, peer: TelegramPeer) -> None:
+    """Stop the bot once it has taken every update sent so far; it ends having handled them.
+
+    The bot handles updates concurrently, so an answer to a later message proves nothing
+    about an earlier one; a graceful stop does: it returns only after every update taken
+    was handled, and an update still pending at the peer would show it was never taken.
+    Every check that the bot sent nothing comes after this barrier.
+    """
+    await peer.wait_received()
+    assert await bot.stop() == 0
+    assert peer.pending_updates == []
+
+
 async def ask(peer: TelegramPeer, user: PeerUser, text: str, **kwargs: object) -> BotMessage:
     """Send a line as the user and return the bot's next message in that chat."""
     sent = await user.send(text, **kwargs)  # type: ignore[arg-type]
@@ -153,6 +167,7 @@ async def test_paging_buttons_edit_the_message_in_place(
     assert second.message_id == first.message_id
     assert second.text.startswith("Tipps aus dem Netzwerk (2/4)")
     assert [text for text, _ in second.buttons[-1]] == ["◀ Zurück", "Weiter ▶"]
+    await settle(bot, peer)
     assert len(peer.messages(ben.id)) == 1
 
 
@@ -171,16 +186,18 @@ async def test_groups_answer_group_commands_and_stay_quiet_otherwise(
     for line in ("/subscribe", "/frobnicate", "Guten Morgen!", "/meetings@OtherBot"):
         await dirk.send(line, chat=group)
     # ... while an error meant for one person goes to them privately, if they can be reached.
-    await ask(peer, carla, "/help")
+    help_text = await ask(peer, carla, "/help")
     await carla.send("/meeting abc", chat=group)
     private = await peer.wait_for(carla.id)
     assert private.text.startswith("Die Nummer des Treffens muss eine Zahl sein")
     # Someone who never started the bot gets nothing at all, and the bot goes on.
     await dirk.send("/tip zwei", chat=group)
-    assert len(peer.messages(group.id)) == 2
-    assert peer.messages(dirk.id) == []
     subscribed = await ask(peer, dirk, "/subscribe@KlimaTestBot", chat=group)
     assert subscribed.text.startswith("Abonniert.")
+    await settle(bot, peer)
+    assert peer.messages(group.id) == [listed, plain, subscribed]
+    assert peer.messages(carla.id) == [help_text, private]
+    assert peer.messages(dirk.id) == []
 
 
 async def test_hostile_text_never_breaks_a_reply(bot: BotProcess, peer: TelegramPeer) -> None:
@@ -213,17 +230,16 @@ async def test_forged_button_data_gets_a_polite_notice(
     meetings = await ask(peer, gina, "/meetings")
     for data in ("rsvp:99999:yes", "invite:WEIQIAO", "nonsense", "meeting:' OR 1=1 --"):
         await gina.press_raw(meetings.raw, data)
-    for _ in range(100):
-        if len(peer.answered_callbacks) == 4:
-            break
-        await asyncio.sleep(0.05)
+    await settle(bot, peer)
     notices = [answer.text for answer in peer.answered_callbacks]
     assert notices[0] == "Es gibt kein Treffen #99999. /meetings zeigt die Treffen."
     assert notices[1] == "/invite ist der Koordination des Netzwerks vorbehalten."
     assert notices[2] == (
         "Dieser Knopf funktioniert nicht mehr. Bitte senden Sie den Befehl noch einmal."
     )
+    assert len(notices) == 4
     assert all(answer.show_alert for answer in peer.answered_callbacks)
+    assert peer.messages(gina.id) == [meetings]
     assert bot.rows("SELECT count(*) FROM invite_codes") == [(0,)]
 
 
@@ -257,10 +273,40 @@ async def test_a_hundred_users_at_once_within_the_limits(
     await asyncio.gather(*(user.send("/meetings") for user in users))
     replies = await asyncio.gather(*(peer.wait_for(user.id, timeout=30) for user in users))
     assert all(reply.text.startswith("Nächste Treffen") for reply in replies)
+    await settle(bot, peer)
     assert peer.max_rate(None, 1.0) <= 30
     assert max(peer.max_rate(user.id, 1.0) for user in users) <= 1
+    assert all(len(peer.messages(user.id)) == 1 for user in users)
     assert peer.violations() == []
-    assert await bot.stop() == 0
+    assert [call for call in peer.calls if call.status == 429] == []
+
+
+async def test_one_persons_flood_never_delays_anothers_answer(
+    tmp_path: Path, peer: TelegramPeer
+) -> None:
+    bot = await running_bot(tmp_path, peer)
+    alma, bert = peer.user(1013, "Alma"), peer.user(1014, "Bert")
+    await ask(peer, alma, "/help")
+    await ask(peer, bert, "/help")
+    for number in range(35):
+        await alma.send(f"/tip {number % 5 + 1}")
+    # Alma's answers queue in her chat, one a second; Bert asks once the first is out.
+    await peer.wait_for(alma.id, timeout=15)
+    asked_at = time.monotonic()
+    answer = await ask(peer, bert, "/meetings")
+    assert answer.text.startswith("Nächste Treffen")
+    await settle(bot, peer)
+
+    sent = [c for c in peer.calls if c.method == "sendMessage" and c.status == 200]
+    to_alma = [c.at for c in sent if c.chat_id == alma.id]
+    [answered_at] = [c.at for c in sent if c.chat_id == bert.id][1:]
+    # Bert's answer went out before the next but one of Alma's, with most of hers yet to go.
+    assert len([at for at in to_alma if asked_at <= at < answered_at]) <= 1
+    assert len([at for at in to_alma if at > answered_at]) >= 10
+    assert peer.max_rate(alma.id, 1.0) <= 1
+    assert peer.max_rate(None, 1.0) <= 30
+    assert peer.violations() == []
+    assert [call for call in peer.calls if call.status == 429] == []
 
 
 async def test_a_429_delays_replies_and_nothing_is_sent_meanwhile(
@@ -273,8 +319,8 @@ async def test_a_429_delays_replies_and_nothing_is_sent_meanwhile(
     reply = await ask(peer, ida, "/help")
     assert reply.text.startswith("Was ich kann")
     assert asyncio.get_running_loop().time() - started >= 2
+    await settle(bot, peer)
     assert peer.violations() == []
-    assert await bot.stop() == 0
 
 
 async def test_a_user_who_blocked_the_bot_is_marked_unreachable(
@@ -288,19 +334,14 @@ async def test_a_user_who_blocked_the_bot_is_marked_unreachable(
     # A mistake in the group is answered privately, which Telegram now refuses.
     await jan.send("/meeting abc", chat=group)
     assert (await ask(peer, kim, "/help")).text.startswith("Was ich kann")
-    for _ in range(100):
-        rows = bot.rows(f"SELECT unreachable_since FROM identities WHERE user_id = '{jan.id}'")
-        if rows[0][0] is not None:
-            break
-        await asyncio.sleep(0.05)
-    assert rows[0][0] is not None
-    assert len([c for c in peer.calls if c.chat_id == jan.id and c.status == 403]) == 1
+    reachable = f"SELECT unreachable_since FROM identities WHERE user_id = '{jan.id}'"
+    await bot.wait_for_rows(reachable, lambda rows: rows[0][0] is not None)
     peer.unblock(jan.id)
     await ask(peer, jan, "/help")
-    assert bot.rows(f"SELECT unreachable_since FROM identities WHERE user_id = '{jan.id}'") == [
-        (None,)
-    ]
-    assert await bot.stop() == 0
+    assert bot.rows(reachable) == [(None,)]
+    await settle(bot, peer)
+    # Telegram's refusal was taken as final: the bot never tried that message again.
+    assert len([c for c in peer.calls if c.chat_id == jan.id and c.status == 403]) == 1
 
 
 async def test_meetings_imported_beside_the_running_bot_are_listed_at_once(
@@ -331,8 +372,10 @@ async def test_meetings_imported_beside_the_running_bot_are_listed_at_once(
             stdout=asyncio.subprocess.DEVNULL,
         )
         assert await importing.wait() == 0
-        await asyncio.sleep(1.5)  # the bot looks for other processes' writes once a second
-        assert "Sommerfest des Klimapakts" in (await ask(peer, anna, "/meetings")).text
+        # The bot looks for other processes' writes once a second: ask until it has seen it.
+        deadline = asyncio.get_running_loop().time() + 10
+        while "Sommerfest des Klimapakts" not in (await ask(peer, anna, "/meetings")).text:
+            assert asyncio.get_running_loop().time() < deadline, "the import was not seen"
     finally:
         assert await bot.stop() == 0
 
@@ -352,7 +395,9 @@ async def test_updates_sent_while_the_bot_is_down_are_answered_after_a_restart(
     second = await peer.wait_for(lena.id, timeout=15)
     assert first.text.startswith("Partner im Düsseldorfer Klimapakt")
     assert second.text.startswith("Tipps aus dem Netzwerk")
-    assert await bot.stop() == 0
+    await settle(bot, peer)
+    # Each command was answered once: nothing from before the restart again.
+    assert len(peer.messages(lena.id)) == 3
 
 
 async def test_a_webhook_request_without_the_secret_is_refused(
@@ -375,7 +420,6 @@ async def test_a_webhook_request_without_the_secret_is_refused(
             assert bot.webhook_url is not None
             async with session.post(bot.webhook_url, json=forged, headers=headers) as answer:
                 assert answer.status == 403
-    await asyncio.sleep(0.5)
+    await settle(bot, peer)
     assert peer.messages(COORDINATOR) == []
     assert bot.rows("SELECT count(*) FROM invite_codes") == [(0,)]
-    assert await bot.stop() == 0
