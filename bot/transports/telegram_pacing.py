@@ -37,11 +37,13 @@ REMEMBERED_CHATS = 1024
 class Limits:
     """Telegram's published limits for bots, as intervals between two messages.
 
-    Each keeps a margin, because a request sent on time may still arrive a little early
-    or late after the one before it.
+    The per-chat intervals keep a margin, because a request sent on time may still arrive
+    a little early or late after the one before it. The overall one needs none: a message
+    also waits until a second has passed since Telegram answered the one ``overall_per_second``
+    before it, so no second ever sees one too many arrive, however the requests travel.
     """
 
-    overall: float = MARGIN / 30
+    overall: float = 1 / 30
     private_chat: float = MARGIN / 1
     group_chat: float = MARGIN * 60 / 20
     network_retries: int = 4
@@ -49,13 +51,13 @@ class Limits:
 
     @classmethod
     def per_second(cls, overall: float, private_chat: float, group_chat: float) -> Limits:
-        """Return limits from messages per second, with the same margin as the defaults."""
-        return cls(MARGIN / overall, MARGIN / private_chat, MARGIN / group_chat)
+        """Return limits from messages per second, with the same margins as the defaults."""
+        return cls(1 / overall, MARGIN / private_chat, MARGIN / group_chat)
 
     @property
     def overall_per_second(self) -> int | None:
         """Return how many messages may arrive in any one second (30 unless raised)."""
-        return math.floor(MARGIN / self.overall + 1e-9) if self.overall > 0 else None
+        return math.floor(1 / self.overall + 1e-9) if self.overall > 0 else None
 
 
 class Priority(IntEnum):

@@ -19,7 +19,7 @@ from telegram.error import Forbidden, NetworkError, RetryAfter
 
 from bot.transports.telegram_pacing import Limits, Priority, SendPacer
 
-OVERALL = Limits().overall  # 1.1 / 30 s
+OVERALL = Limits().overall  # 1 / 30 s
 PRIVATE = Limits().private_chat  # 1.1 s
 GROUP = Limits().group_chat  # 3.3 s
 T = TypeVar("T")
