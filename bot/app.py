@@ -15,15 +15,26 @@ from bot.config import Config, Secrets
 from bot.core import Platform, Recipient, Reply, Role
 from bot.delivery import DeliveryWorker, ProgressUpdate
 from bot.dispatch import Dispatcher
+from bot.scheduler import ReminderPlanner
 from bot.transports import Transport
 from bot.transports.matrix import MatrixSettings, MatrixTransport
 from bot.transports.telegram import Menu, TelegramSettings, TelegramTransport
 from bot.transports.telegram_pacing import Limits
-from handlers import accounts, announcements, meetings, partners, preferences, start, tips
+from handlers import (
+    accounts,
+    announcements,
+    meetings,
+    partners,
+    preferences,
+    reminders,
+    start,
+    tips,
+)
 from storage.db import open_database, session_factory
 from storage.members import mark_unreachable
 from storage.models import utcnow
 from storage.outbox import Claimed
+from storage.reminders import ReminderRules
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +45,7 @@ ROUTERS = (
     tips.router,
     partners.router,
     preferences.router,
+    reminders.router,
     accounts.router,
 )
 
@@ -73,6 +85,7 @@ def build_dispatcher(
         coordinators=coordinators(config) | (extra_coordinators or set()),
         allowance=Allowance(config.rate_limit.commands, config.rate_limit.seconds),
         quiet_hours=config.announcements.quiet(config.network.zone),
+        reminder_offsets=config.reminders.offset_minutes,
     )
     dispatcher.include_routers(*ROUTERS)
     return dispatcher
@@ -193,11 +206,15 @@ def delivery_worker(app: App, running: Iterable[Transport]) -> DeliveryWorker:
     dispatcher = app.dispatcher
 
     async def render(session: AsyncSession, row: Claimed) -> Reply:
-        if row.announcement_id is None:
-            raise LookupError(f"delivery {row.id} has nothing to send")
-        return await announcements.delivery_message(
-            session, row.announcement_id, dispatcher.network
-        )
+        if row.announcement_id is not None:
+            return await announcements.delivery_message(
+                session, row.announcement_id, dispatcher.network
+            )
+        if row.meeting_id is not None:
+            return await reminders.reminder_message(
+                session, row.meeting_id, row.member_id, dispatcher.clock()
+            )
+        raise LookupError(f"delivery {row.id} has nothing to send")
 
     async def progress(
         session: AsyncSession, finished: set[int], now: dt.datetime
@@ -219,3 +236,14 @@ def delivery_worker(app: App, running: Iterable[Transport]) -> DeliveryWorker:
         dispatcher.localizer,
         progress=progress,
     )
+
+
+def reminder_planner(app: App) -> ReminderPlanner:
+    """Return the planner that queues meeting reminders for the delivery worker."""
+    settings = app.config.reminders
+    rules = ReminderRules(
+        settings.offset_minutes,
+        dt.timedelta(minutes=settings.catch_up_minutes),
+        app.config.network.zone,
+    )
+    return ReminderPlanner(app.sessions, rules, clock=app.dispatcher.clock)

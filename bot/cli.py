@@ -12,12 +12,12 @@ import signal
 import sys
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
+from typing import Protocol
 
 from bot import i18n, logs
-from bot.app import App, SetupError, delivery_worker, open_app, transports
+from bot.app import App, SetupError, delivery_worker, open_app, reminder_planner, transports
 from bot.config import Config, ConfigError, Secrets, load_config
 from bot.core import Platform
-from bot.delivery import DeliveryWorker
 from bot.i18n import _
 from bot.transports import Transport
 from bot.transports.console import ConsoleTransport
@@ -174,25 +174,34 @@ async def _chat(app: App) -> int:
     if console.interactive:
         print(_("Type /help to begin; Ctrl-D ends the chat."))
     worker = delivery_worker(app, [console])
-    async with _working(worker):
+    async with _working(worker, reminder_planner(app)):
         await console.start()
         # What the chat queued for the console (an announcement to oneself) is shown first.
         await worker.send_due()
     return 0
 
 
+class Job(Protocol):
+    """Work that runs beside the transports: the delivery worker, the reminder planner."""
+
+    async def run(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
 @contextlib.asynccontextmanager
-async def _working(worker: DeliveryWorker) -> AsyncIterator[None]:
-    """Run the delivery worker meanwhile; on the way out, let its sends in flight finish."""
-    task = asyncio.create_task(worker.run())
+async def _working(*jobs: Job) -> AsyncIterator[None]:
+    """Run the jobs meanwhile; on the way out, let what they have in hand finish."""
+    tasks = [asyncio.create_task(job.run()) for job in jobs]
     try:
         yield
     finally:
-        worker.stop()
-        try:
-            await asyncio.wait_for(task, STOP_WITHIN)
-        except TimeoutError:
-            logger.warning("the delivery worker did not finish in time")
+        for job in jobs:
+            job.stop()
+        _done, late = await asyncio.wait(tasks, timeout=STOP_WITHIN)
+        for task in late:
+            logger.warning("a background job did not finish in time")
+            task.cancel()
 
 
 async def _serve(app: App) -> int:
@@ -216,7 +225,7 @@ async def _serve(app: App) -> int:
         for transport in running:
             await transport.start()
             started.append(transport)
-        async with _working(delivery_worker(app, started)):
+        async with _working(delivery_worker(app, started), reminder_planner(app)):
             print(_("Klimabot is running; stop it with Ctrl-C."), file=sys.stderr, flush=True)
             await stop.wait()
     finally:

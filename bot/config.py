@@ -25,6 +25,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from bot.core import QuietHours
+from bot.durations import format_minutes, parse_minutes
 from bot.i18n import N_, _
 
 DEFAULT_PATH = Path("config.yaml")
@@ -137,6 +138,33 @@ class Announcements(_Section):
         return QuietHours(dt.time.fromisoformat(start), dt.time.fromisoformat(end), timezone)
 
 
+def _minutes(text: str) -> int:
+    minutes = parse_minutes(text)
+    if minutes is None:
+        raise ValueError(N_("a duration such as 7d, 2h, 30m or 1h30m (at most 60 days)"))
+    return minutes
+
+
+Duration = Annotated[str, AfterValidator(lambda text: format_minutes(_minutes(text)))]
+
+
+class Reminders(_Section):
+    """When members are reminded of a meeting."""
+
+    offsets: list[Duration] = Field(default=["7d", "1d", "2h"], max_length=10)
+    catch_up: Duration = "6h"
+
+    @property
+    def offset_minutes(self) -> tuple[int, ...]:
+        """Return the offsets in minutes, longest first."""
+        return tuple(sorted({_minutes(text) for text in self.offsets}, reverse=True))
+
+    @property
+    def catch_up_minutes(self) -> int:
+        """Return how late a missed reminder may still go out, in minutes."""
+        return _minutes(self.catch_up)
+
+
 class Telegram(_Section):
     """The Telegram transport; it runs when KLIMABOT_TELEGRAM_TOKEN is set."""
 
@@ -172,6 +200,7 @@ class Config(_Section):
     coordinators: Coordinators = Coordinators()
     rate_limit: RateLimit = RateLimit()
     announcements: Announcements = Announcements()
+    reminders: Reminders = Reminders()
     telegram: Telegram = Telegram()
     matrix: Matrix = Matrix()
 

@@ -142,6 +142,10 @@ class Rejected(DeliveryError):
     """The platform refused this message for good (a bug); the message says why."""
 
 
+class Obsolete(DeliveryError):
+    """The message is no longer wanted: its meeting was cancelled or declined meanwhile."""
+
+
 class RateLimited(DeliveryError):
     """The platform asked the bot to send nothing for a while."""
 

@@ -22,6 +22,7 @@ from bot import i18n
 from bot.core import (
     ChatId,
     MessageRef,
+    Obsolete,
     Platform,
     RateLimited,
     Recipient,
@@ -185,6 +186,8 @@ class DeliveryWorker:
                     reply = await self.render(session, row)
             await transport.send(recipient, reply, key=f"delivery-{row.id}")
             state = DeliveryState.DELIVERED
+        except Obsolete as reason:
+            state, error = DeliveryState.CANCELLED, str(reason)
         except Unreachable as refusal:
             state, error = DeliveryState.UNREACHABLE, str(refusal)
         except Rejected as refusal:

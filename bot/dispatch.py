@@ -46,6 +46,7 @@ class Dispatcher:
         allowance: Allowance | None = None,
         clock: Callable[[], dt.datetime] = utcnow,
         quiet_hours: QuietHours | None = None,
+        reminder_offsets: tuple[int, ...] = (),
     ) -> None:
         self.sessions = sessions
         self.network = network
@@ -55,6 +56,7 @@ class Dispatcher:
         self.allowance = allowance or Allowance()
         self.clock = clock
         self.quiet_hours = quiet_hours
+        self.reminder_offsets = reminder_offsets
         self._commands: dict[str, Command] = {}
 
     def include_routers(self, *routers: Router) -> None:
@@ -136,6 +138,7 @@ class Dispatcher:
                 self.clock(),
                 self.commands_for(role),
                 self.quiet_hours,
+                self.reminder_offsets,
             )
             return await self._run(command, request, context)
 

@@ -19,7 +19,7 @@ from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from babel import Locale
-from babel.dates import format_skeleton, format_time
+from babel.dates import format_skeleton, format_time, format_timedelta
 from babel.numbers import format_decimal
 from babel.support import Translations
 
@@ -133,6 +133,13 @@ def format_when(starts: dt.datetime, ends: dt.datetime | None = None) -> str:
         start=_("{date}, {time}").format(date=date, time=start),
         end=_("{date}, {time}").format(date=format_date(ends), time=format_clock(ends)),
     )
+
+
+def format_time_left(left: dt.timedelta) -> str:
+    """Return how long until something, such as ``in 2 Stunden`` or ``in 40 Minuten``."""
+    # Whole minutes: a reminder sent a moment after its time still says "in 1 Minute".
+    left = dt.timedelta(minutes=max(1, round(left.total_seconds() / 60)))
+    return str(format_timedelta(left, threshold=1, add_direction=True, locale=_locale()))
 
 
 def format_number(value: float, digits: int = 1) -> str:

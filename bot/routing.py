@@ -23,6 +23,7 @@ class Context:
     now: dt.datetime
     commands: Sequence[Command] = ()
     quiet_hours: QuietHours | None = None
+    reminder_offsets: tuple[int, ...] = ()  # the network's default, in minutes
 
 
 Handler = Callable[[Request, Context], Awaitable[Reply]]

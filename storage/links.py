@@ -60,8 +60,11 @@ async def redeem_link_code(
     return target
 
 
-def _references_to_members() -> list[tuple[Table, Column[Any], tuple[Column[Any], ...]]]:
-    """Return every column that points at a member, with the rest of a key it is part of.
+Key = tuple[Column[Any], ...]
+
+
+def _references_to_members() -> list[tuple[Table, Column[Any], list[Key]]]:
+    """Return every column that points at a member, with the rest of each key it is part of.
 
     Derived from the models' foreign keys, so a table added later is merged too. Where the
     member column is part of a primary or unique key (an answer per meeting, a subscription
@@ -74,22 +77,21 @@ def _references_to_members() -> list[tuple[Table, Column[Any], tuple[Column[Any]
             if key.column.table is not members or table is members:
                 continue
             column = key.parent
-            unique = [
-                constraint
+            rests = [
+                tuple(c for c in constraint.columns if c is not column)
                 for constraint in table.constraints
                 if isinstance(constraint, PrimaryKeyConstraint | UniqueConstraint)
                 and column in constraint.columns.values()
             ]
-            rest = tuple(c for c in unique[0].columns if c is not column) if unique else ()
-            found.append((table, column, rest))
+            found.append((table, column, rests))
     return found
 
 
 async def _merge(session: AsyncSession, source: Member, target: Member) -> None:
     """Move everything of source to target (target's own choices win), then drop source."""
     await session.flush()
-    for table, column, rest in _references_to_members():
-        if rest:
+    for table, column, rests in _references_to_members():
+        for rest in rests:
             # Where both have a row (answered the same meeting), the target's stays.
             theirs = select(*rest).where(column == target.id)
             await session.execute(

@@ -139,6 +139,9 @@ class Member(Base):
     partner_id: Mapped[int | None] = mapped_column(
         ForeignKey("partners.id", ondelete="SET NULL"), index=True
     )
+    # Minutes before a meeting to remind this member, e.g. "1440 120"; "" is none at all,
+    # NULL the network's default.
+    reminder_offsets: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     partner: Mapped[Partner | None] = relationship(lazy="raise")
@@ -310,6 +313,8 @@ class Delivery(Base):
     __tablename__ = "deliveries"
     __table_args__ = (
         UniqueConstraint("announcement_id", "member_id"),
+        # One reminder per member, meeting and offset for the start it was planned for.
+        UniqueConstraint("meeting_id", "member_id", "offset_minutes", "planned_start"),
         Index("ix_deliveries_due", "state", "platform", "due_at"),
     )
 
@@ -317,6 +322,12 @@ class Delivery(Base):
     announcement_id: Mapped[int | None] = mapped_column(
         ForeignKey("announcements.id", ondelete="CASCADE"), index=True
     )
+    meeting_id: Mapped[int | None] = mapped_column(
+        ForeignKey("meetings.id", ondelete="CASCADE"), index=True
+    )
+    # A reminder: how long before the start, and the start it was planned for.
+    offset_minutes: Mapped[int | None]
+    planned_start: Mapped[dt.datetime | None]
     member_id: Mapped[int] = mapped_column(
         ForeignKey("members.id", ondelete="CASCADE"), index=True
     )

@@ -99,6 +99,7 @@ class Claimed:
     member_id: int
     language: str | None
     announcement_id: int | None
+    meeting_id: int | None
     attempts: int
 
 
@@ -142,6 +143,7 @@ async def claim_due(
             Delivery.member_id,
             Member.language,
             Delivery.announcement_id,
+            Delivery.meeting_id,
             Delivery.attempts,
         )
         .join(Member, Member.id == Delivery.member_id)

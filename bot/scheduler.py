@@ -1,0 +1,63 @@
+"""The reminder planner: turns meetings, answers and preferences into due outbox rows."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+from collections.abc import Callable
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from storage.models import utcnow
+from storage.reminders import Planned, ReminderRules, plan_reminders
+
+logger = logging.getLogger(__name__)
+
+
+class ReminderPlanner:
+    """Every few seconds, queue the reminders due within the horizon (and, at start, the missed).
+
+    The horizon is longer than the pause between rounds, so a reminder is in the outbox
+    before it is due and the delivery worker sends it on time.
+    """
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        rules: ReminderRules,
+        *,
+        every: float = 10.0,
+        horizon: dt.timedelta = dt.timedelta(minutes=1),
+        clock: Callable[[], dt.datetime] = utcnow,
+    ) -> None:
+        self.sessions = sessions
+        self.rules = rules
+        self.every = every
+        self.horizon = horizon
+        self.clock = clock
+        self._stopping = asyncio.Event()
+
+    async def plan_once(self) -> Planned:
+        """Queue what is due soon, in one unit of work."""
+        async with self.sessions() as session:
+            planned = await plan_reminders(session, self.clock(), self.horizon, self.rules)
+            await session.commit()
+        if planned.expired:
+            logger.warning("%d reminders were missed for good (too late to send)", planned.expired)
+        return planned
+
+    async def run(self) -> None:
+        """Plan until stopped; one failing round is logged and the next one tries again."""
+        while not self._stopping.is_set():
+            try:
+                await self.plan_once()
+            except Exception:
+                logger.exception("planning reminders failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self.every)
+
+    def stop(self) -> None:
+        """End after the round in hand."""
+        self._stopping.set()
