@@ -103,6 +103,17 @@ async def plan_reminders(
         )
     )
     declined = {(meeting_id, member_id) for meeting_id, member_id in answers}
+    # Reminders not sent yet for a start that has moved since are planned anew.
+    starts = {meeting.id: meeting.starts_at for meeting in meetings}
+    for moved_id, start in starts.items():
+        await session.execute(
+            delete(Delivery).where(
+                Delivery.meeting_id == moved_id,
+                Delivery.planned_start != start,
+                Delivery.state == DeliveryState.PENDING,
+                Delivery.lease_owner.is_(None),
+            )
+        )
     known: dict[tuple[int, int, int], list[tuple[dt.datetime, DeliveryState]]] = {}
     rows = await session.execute(
         select(

@@ -148,6 +148,23 @@ async def test_moving_a_meeting_replans_but_never_repeats_a_sent_reminder_for_a_
     ]
 
 
+async def test_a_moved_meeting_drops_the_reminders_planned_for_its_old_start(
+    session: AsyncSession,
+) -> None:
+    start = berlin(2027, 3, 15, 14, 0)
+    anna = await member(session, "1", offsets="120")
+    found = await meeting(session, start)
+    await plan_reminders(session, start - dt.timedelta(hours=2, seconds=30), HORIZON, RULES)
+    # Moved by an import an hour later, before the reminder went out.
+    found.starts_at = start + dt.timedelta(hours=1)
+    await plan_reminders(session, start - dt.timedelta(hours=2), HORIZON, RULES)
+    assert await rows(session) == []
+    await plan_reminders(session, start - dt.timedelta(hours=1, seconds=30), HORIZON, RULES)
+    assert await rows(session) == [
+        (anna.id, 120, DeliveryState.PENDING, start - dt.timedelta(hours=1))
+    ]
+
+
 async def test_cancelled_meetings_and_unsubscribed_members_get_nothing(
     session: AsyncSession,
 ) -> None:
