@@ -1,0 +1,313 @@
+"""Writing an import: read what is stored, plan every change, then write them in bulk."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Hashable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import insert, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from storage.db import READ_ONLY
+from storage.exchange.entries import NetworkData, file_duplicates, label, parse_import
+from storage.exchange.problems import ImportFileError, Problem
+from storage.models import Base, Meeting, Partner, Tip, fold_name, utcnow
+
+# Rows per statement, and how often a long import reports its progress.
+CHUNK = 5000
+# Checks made without the write lock are repeated under it when another process wrote in
+# between; after this many tries the checks run under the lock.
+OPTIMISTIC_TRIES = 2
+
+Progress = Callable[[int, int], None]
+Values = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Counts:
+    """How many entries of one kind an import created, updated or left as they were."""
+
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+
+@dataclass(frozen=True)
+class ImportSummary:
+    """What an import did, per kind of entry."""
+
+    partners: Counts
+    meetings: Counts
+    tips: Counts
+
+    @property
+    def changed(self) -> bool:
+        """Tell whether the import wrote anything."""
+        return any(c.created or c.updated for c in (self.partners, self.meetings, self.tips))
+
+
+@dataclass(frozen=True)
+class _Kind:
+    """One kind of entry: its section and table, which field is which column, its natural key."""
+
+    section: str
+    model: type[Base]
+    fields: dict[str, str]
+    natural: tuple[str, ...]
+    named: str  # the field that messages about the natural key name
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """Return the columns an import compares and writes."""
+        written = tuple(self.fields.values())
+        return written + tuple(column for column in self.natural if column not in written)
+
+    def natural_key(self, values: Values) -> Hashable:
+        """Return the key of an entry that carries no key of its own."""
+        return tuple(values[column] for column in self.natural)
+
+
+KINDS = (
+    _Kind(
+        "partners",
+        Partner,
+        {"key": "import_key", "name": "name", "sector": "sector", "joined": "joined"}
+        | {"website": "website", "description": "description"},
+        ("name_folded",),
+        "name",
+    ),
+    _Kind(
+        "meetings",
+        Meeting,
+        {"key": "import_key", "title": "title", "starts": "starts_at", "ends": "ends_at"}
+        | {"location": "location", "online_url": "online_url", "agenda": "agenda"}
+        | {"cancelled": "cancelled_at"},
+        ("title", "starts_at"),
+        "title",
+    ),
+    _Kind(
+        "tips",
+        Tip,
+        {"key": "import_key", "title": "title", "partner": "partner_id", "category": "category"}
+        | {"text": "text", "co2_t_per_year": "co2_t_per_year"},
+        ("partner_id", "title"),
+        "title",
+    ),
+)
+
+
+@dataclass(frozen=True)
+class _Row:
+    id: int
+    values: Values
+
+
+@dataclass(frozen=True)
+class _Item:
+    label: str
+    values: Values
+
+
+@dataclass
+class _Changes:
+    """The rows one kind of entry adds and changes, and the stored row each entry matched."""
+
+    inserts: list[Values] = field(default_factory=list)
+    updates: list[Values] = field(default_factory=list)
+    matched: list[int | None] = field(default_factory=list)
+    unchanged: int = 0
+
+    def counts(self) -> Counts:
+        """Return what these changes do, counted."""
+        return Counts(len(self.inserts), len(self.updates), self.unchanged)
+
+
+Stored = dict[str, list[_Row]]
+
+
+@dataclass(frozen=True)
+class ImportPlan:
+    """Every write of an import, checked against what was stored when it was made."""
+
+    changes: dict[str, _Changes]
+
+    def summary(self) -> ImportSummary:
+        """Return what the plan does, counted."""
+        return ImportSummary(*(self.changes[kind.section].counts() for kind in KINDS))
+
+    @property
+    def size(self) -> int:
+        """Return the number of rows it writes."""
+        return sum(len(c.inserts) + len(c.updates) for c in self.changes.values())
+
+
+async def read_stored(session: AsyncSession) -> Stored:
+    """Read the partners, meetings and tips an import compares itself with."""
+    stored: Stored = {}
+    for kind in KINDS:
+        columns = [getattr(kind.model, name) for name in kind.columns]
+        result = await session.execute(select(kind.model.id, *columns))  # type: ignore[attr-defined]
+        rows = (_Row(row[0], dict(zip(kind.columns, row[1:], strict=True))) for row in result)
+        stored[kind.section] = list(rows)
+    return stored
+
+
+def _fit(values: Values, row: _Row | None, now: dt.datetime) -> Values:
+    """Keep a stored key the entry does not give; turn a cancelled flag into its time."""
+    if row is not None and values["import_key"] is None:
+        values["import_key"] = row.values["import_key"]
+    if "cancelled_at" in values:
+        stored = None if row is None else row.values["cancelled_at"]
+        values["cancelled_at"] = (stored or now) if values["cancelled_at"] else None
+    return values
+
+
+def _match(
+    kind: _Kind, items: Sequence[_Item], rows: Sequence[_Row], now: dt.datetime
+) -> tuple[_Changes, list[Problem]]:
+    """Pair each entry with its stored row, by its key or else its natural key: one upsert."""
+    by_key = {row.values["import_key"]: row for row in rows if row.values["import_key"]}
+    by_natural = {kind.natural_key(row.values): row for row in rows}
+    problems: list[Problem] = []
+    pairs: list[tuple[_Item, _Row | None]] = []
+    for item in items:
+        key = item.values["import_key"]
+        row = by_key.get(key) if key else None
+        if row is None:
+            row = by_natural.get(kind.natural_key(item.values))
+            if key and row is not None and row.values["import_key"] not in (None, key):
+                other = {"other": row.values["import_key"]}
+                problems.append(Problem(item.label, "key", "other_key", other))
+        pairs.append((item, row))
+    claimed = {row.id for _item, row in pairs if row is not None}
+    changes = _Changes()
+    for item, row in pairs:
+        holder = by_natural.get(kind.natural_key(item.values))
+        if holder is not None and holder is not row and holder.id not in claimed:
+            problems.append(Problem(item.label, kind.named, "taken", {"field": kind.named}))
+        values = _fit(item.values, row, now)
+        changes.matched.append(None if row is None else row.id)
+        if row is None:
+            changes.inserts.append(values)
+        elif any(row.values[name] != value for name, value in values.items()):
+            changes.updates.append({"id": row.id, **values})
+        else:
+            changes.unchanged += 1
+    return changes, problems
+
+
+def plan_import(data: NetworkData, stored: Stored, now: dt.datetime | None = None) -> ImportPlan:
+    """Check the data against what is stored and plan its writes; raise ImportFileError."""
+    labels = {
+        kind.section: [
+            label(kind.section, index, getattr(entry, kind.named))
+            for index, entry in enumerate(getattr(data, kind.section), start=1)
+        ]
+        for kind in KINDS
+    }
+    problems = file_duplicates(data, labels)
+    # A tip names its partner as written in this file or as stored; new ones get ids later.
+    partner_ids: dict[str, int | tuple[str, str]] = {
+        row.values["name_folded"]: row.id for row in stored["partners"]
+    }
+    changes: dict[str, _Changes] = {}
+    for kind in KINDS:
+        items = []
+        for where, entry in zip(labels[kind.section], getattr(data, kind.section), strict=True):
+            values = {column: getattr(entry, name) for name, column in kind.fields.items()}
+            if kind.model is Partner:
+                values["name_folded"] = fold_name(entry.name)
+            elif kind.model is Tip:
+                values["partner_id"] = partner_ids.get(fold_name(entry.partner))
+                if values["partner_id"] is None:
+                    detail = {"value": entry.partner}
+                    problems.append(Problem(where, "partner", "unknown_partner", detail))
+                    continue
+            items.append(_Item(where, values))
+        found, kind_problems = _match(kind, items, stored[kind.section], now or utcnow())
+        changes[kind.section] = found
+        problems += kind_problems
+        if kind.model is Partner:
+            for item, row_id in zip(items, found.matched, strict=True):
+                folded = item.values["name_folded"]
+                partner_ids[folded] = ("new", folded) if row_id is None else row_id
+    if problems:
+        raise ImportFileError(problems)
+    return ImportPlan(changes)
+
+
+def _chunks(rows: list[Values]) -> Iterator[list[Values]]:
+    for start in range(0, len(rows), CHUNK):
+        yield rows[start : start + CHUNK]
+
+
+async def write_plan(
+    session: AsyncSession, plan: ImportPlan, progress: Progress | None = None
+) -> ImportSummary:
+    """Make the planned writes, in bulk; the caller commits (or rolls back)."""
+    total, done = plan.size, 0
+
+    def advance(count: int) -> None:
+        nonlocal done
+        done += count
+        if progress is not None:
+            progress(done, total)
+
+    new_partners: dict[str, int] = {}
+    for kind in KINDS:
+        changes = plan.changes[kind.section]
+        for values in changes.inserts + changes.updates:
+            if isinstance(values.get("partner_id"), tuple):
+                values["partner_id"] = new_partners[values["partner_id"][1]]
+        for rows in _chunks(changes.inserts):
+            if kind.model is Partner:
+                statement = insert(Partner).returning(Partner.id, Partner.name_folded)
+                added = await session.execute(statement, rows)
+                new_partners.update({folded: row_id for row_id, folded in added})
+            else:
+                await session.execute(insert(kind.model), rows)
+            advance(len(rows))
+        for rows in _chunks(changes.updates):
+            await session.execute(update(kind.model), rows)
+            advance(len(rows))
+    return plan.summary()
+
+
+async def import_data(
+    session: AsyncSession, data: NetworkData, progress: Progress | None = None
+) -> ImportSummary:
+    """Create or update the entries by their keys; the caller commits (or rolls back)."""
+    plan = plan_import(data, await read_stored(session))
+    return await write_plan(session, plan, progress)
+
+
+async def _data_version(session: AsyncSession) -> tuple[int, int]:
+    # SQLite's count of commits by other connections, with the connection that counts them.
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    version = await session.scalar(text("PRAGMA data_version"))
+    return id(raw.driver_connection), int(version or 0)
+
+
+async def import_file(
+    sessions: async_sessionmaker[AsyncSession],
+    yaml_text: str,
+    timezone: dt.tzinfo,
+    progress: Progress | None = None,
+) -> ImportSummary:
+    """Import a file all or nothing, holding the write lock only while writing."""
+    data = parse_import(yaml_text, timezone)
+    for _try in range(OPTIMISTIC_TRIES):
+        # Reading takes a snapshot, not the lock: the bot beside it goes on writing.
+        async with sessions() as session:
+            await session.connection(execution_options={READ_ONLY: True})
+            seen = await _data_version(session)
+            stored = await read_stored(session)
+        plan = plan_import(data, stored)
+        async with sessions() as session, session.begin():
+            if await _data_version(session) == seen:
+                return await write_plan(session, plan, progress)
+    async with sessions() as session, session.begin():
+        return await import_data(session, data, progress)
