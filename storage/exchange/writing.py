@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from storage.db import READ_ONLY
+from storage.db import READ_ONLY, dialect_name
 from storage.exchange.entries import NetworkData, file_duplicates, label, parse_import
 from storage.exchange.problems import ImportFileError, Problem
 from storage.models import Base, Meeting, Partner, Tip, fold_name, utcnow
@@ -302,6 +302,8 @@ async def import_file(
     for _try in range(OPTIMISTIC_TRIES):
         # Reading takes a snapshot, not the lock: the bot beside it goes on writing.
         async with sessions() as session:
+            if dialect_name(session) != "sqlite":
+                break  # other databases lock rows, not the whole file
             await session.connection(execution_options={READ_ONLY: True})
             seen = await _data_version(session)
             stored = await read_stored(session)

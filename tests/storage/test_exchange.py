@@ -953,3 +953,37 @@ def test_either_parser_reads_the_example_alike(
     monkeypatch.setattr(yamlfile, "_LOADER", loader)
 
     assert parse_import(EXAMPLE, TZ) == expected
+
+
+async def test_a_write_between_checking_and_writing_is_noticed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = await open_database(f"sqlite+aiosqlite:///{tmp_path}/k.db")
+    checked_against: list[int] = []
+    plan = writing.plan_import
+
+    def plan_while_another_process_writes(
+        data: NetworkData, stored: writing.Stored, now: dt.datetime | None = None
+    ) -> writing.ImportPlan:
+        if not checked_against:
+            other = sqlite3.connect(tmp_path / "k.db")
+            other.execute(
+                "INSERT INTO partners (name, name_folded, sector, joined, created_at) "
+                "VALUES ('ACME', 'acme', '', '2022-10-01', '2022-10-01 00:00:00')"
+            )
+            other.commit()
+            other.close()
+        checked_against.append(len(stored["partners"]))
+        return plan(data, stored, now)
+
+    monkeypatch.setattr(writing, "plan_import", plan_while_another_process_writes)
+
+    summary = await import_file(session_factory(engine), partner(name="Acme"), TZ)
+
+    # The first plan would have added a second Acme; the import checked again instead.
+    assert checked_against == [0, 1]
+    assert summary.partners == Counts(updated=1)
+    async with engine.connect() as connection:
+        names = (await connection.execute(text("SELECT name FROM partners"))).scalars().all()
+    assert names == ["Acme"]
+    await engine.dispose()
