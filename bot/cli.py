@@ -13,8 +13,6 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from sqlalchemy.exc import IntegrityError
-
 from bot import i18n, logs
 from bot.app import App, SetupError, open_app, transports
 from bot.config import Config, ConfigError, Secrets, load_config
@@ -234,13 +232,6 @@ async def _import(app: App, file: Path) -> int:
             more = _("… and {count} more problems").format(count=error.omitted)
             print(f"klimabot: {file}: {more}", file=sys.stderr)
         raise Failure(_("{file}: nothing was imported.").format(file=file)) from error
-    except IntegrityError as error:
-        # Only entries that trade names or titles with each other get this far.
-        message = _(
-            "{file}: nothing was imported: two entries would hold the same name or title "
-            "at once; import the renames one after the other"
-        )
-        raise Failure(message.format(file=file)) from error
     print(describe_summary(summary))
     return 0
 
@@ -279,6 +270,8 @@ def describe_write_error(file: Path, error: OSError) -> str:
     if error.errno in (errno.ENOENT, errno.ENOTDIR):
         folder = file.parent
         return _("{file}: the folder {folder} does not exist").format(file=file, folder=folder)
+    if error.errno == errno.EISDIR:
+        return _("{file}: is a folder, not a file").format(file=file)
     if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
         return _("{file}: not enough space on the disk").format(file=file)
     if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):

@@ -57,6 +57,7 @@ class _Kind:
     fields: dict[str, str]
     natural: tuple[str, ...]
     named: str  # the field that messages about the natural key name
+    parked: tuple[str, ...]  # unique text columns that make way while entries trade names
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -77,6 +78,7 @@ KINDS = (
         | {"website": "website", "description": "description"},
         ("name_folded",),
         "name",
+        ("name", "name_folded"),
     ),
     _Kind(
         "meetings",
@@ -86,6 +88,7 @@ KINDS = (
         | {"cancelled": "cancelled_at"},
         ("title", "starts_at"),
         "title",
+        ("title",),
     ),
     _Kind(
         "tips",
@@ -94,6 +97,7 @@ KINDS = (
         | {"text": "text", "co2_t_per_year": "co2_t_per_year"},
         ("partner_id", "title"),
         "title",
+        ("title",),
     ),
 )
 
@@ -116,6 +120,7 @@ class _Changes:
 
     inserts: list[Values] = field(default_factory=list)
     updates: list[Values] = field(default_factory=list)
+    renamed: list[int] = field(default_factory=list)  # updates that change the natural key
     matched: list[int | None] = field(default_factory=list)
     unchanged: int = 0
 
@@ -193,6 +198,8 @@ def _match(
             changes.inserts.append(values)
         elif any(row.values[name] != value for name, value in values.items()):
             changes.updates.append({"id": row.id, **values})
+            if kind.natural_key(values) != kind.natural_key(row.values):
+                changes.renamed.append(row.id)
         else:
             changes.unchanged += 1
     return changes, problems
@@ -238,7 +245,7 @@ def plan_import(data: NetworkData, stored: Stored, now: dt.datetime | None = Non
     return ImportPlan(changes)
 
 
-def _chunks(rows: list[Values]) -> Iterator[list[Values]]:
+def _chunks(rows: list[Any]) -> Iterator[list[Any]]:
     for start in range(0, len(rows), CHUNK):
         yield rows[start : start + CHUNK]
 
@@ -269,6 +276,11 @@ async def write_plan(
             else:
                 await session.execute(insert(kind.model), rows)
             advance(len(rows))
+        # Entries may trade names or titles: each renamed one first steps aside, under a
+        # name no file can give (control characters are refused).
+        for ids in _chunks(changes.renamed):
+            parked = [{"id": i} | dict.fromkeys(kind.parked, f"\x00{i}") for i in ids]
+            await session.execute(update(kind.model), parked)
         for rows in _chunks(changes.updates):
             await session.execute(update(kind.model), rows)
             advance(len(rows))

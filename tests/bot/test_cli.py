@@ -347,6 +347,7 @@ def test_export_overwrites_a_file_only_with_force(klimabot: Klimabot) -> None:
     [
         (["missing/out.yaml"], "missing/out.yaml: den Ordner missing gibt es nicht"),
         (["--force", "/dev/full"], "/dev/full: nicht genug Platz auf dem Datenträger"),
+        (["--force", "data"], "data: ist ein Ordner, keine Datei"),
     ],
 )
 def test_export_that_cannot_be_written_says_why_in_one_line(

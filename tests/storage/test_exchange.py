@@ -987,3 +987,30 @@ async def test_a_write_between_checking_and_writing_is_noticed(
         names = (await connection.execute(text("SELECT name FROM partners"))).scalars().all()
     assert names == ["Acme"]
     await engine.dispose()
+
+
+async def test_entries_with_keys_may_trade_titles(db: Sessions) -> None:
+    await import_text(
+        db,
+        """\
+tips:
+  - {key: a, title: Erster Tipp, partner: Acme, category: heat, text: a}
+  - {key: b, title: Zweiter Tipp, partner: Acme, category: heat, text: b}
+partners:
+  - {name: Acme, joined: 2022-10-01}
+""",
+    )
+
+    summary = await import_text(
+        db,
+        """\
+tips:
+  - {key: a, title: Zweiter Tipp, partner: Acme, category: heat, text: a}
+  - {key: b, title: Erster Tipp, partner: Acme, category: heat, text: b}
+""",
+    )
+
+    assert summary.tips == Counts(updated=2)
+    async with db() as session:
+        tips = (await session.execute(select(Tip.import_key, Tip.title).order_by(Tip.id))).all()
+    assert [tuple(row) for row in tips] == [("a", "Zweiter Tipp"), ("b", "Erster Tipp")]
