@@ -11,7 +11,7 @@ from sqlalchemy import insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.db import READ_ONLY, dialect_name
-from storage.exchange.entries import NetworkData, file_duplicates, label, parse_import
+from storage.exchange.entries import NetworkData, duplicates, label, parse_import
 from storage.exchange.problems import ImportFileError, Problem
 from storage.models import Base, Meeting, Partner, Tip, fold_name, utcnow
 
@@ -175,8 +175,14 @@ def _match(
     """Pair each entry with its stored row, by its key or else its natural key: one upsert."""
     by_key = {row.values["import_key"]: row for row in rows if row.values["import_key"]}
     by_natural = {kind.natural_key(row.values): row for row in rows}
-    problems: list[Problem] = []
     pairs: list[tuple[_Item, _Row | None]] = []
+    # Entries given twice: data built in code may have them, and a file may name one partner
+    # by its stored name and by its new one.
+    problems = duplicates(
+        (item.label, kind.natural_key(item.values), kind.named) for item in items
+    )
+    keyed = [item for item in items if item.values["import_key"]]
+    problems += duplicates((item.label, item.values["import_key"], "key") for item in keyed)
     for item in items:
         key = item.values["import_key"]
         row = by_key.get(key) if key else None
@@ -214,7 +220,7 @@ def plan_import(data: NetworkData, stored: Stored, now: dt.datetime | None = Non
         ]
         for kind in KINDS
     }
-    problems = file_duplicates(data, labels)
+    problems: list[Problem] = []
     # A tip names its partner as written in this file or as stored; new ones get ids later.
     partner_ids: dict[str, int | tuple[str, str]] = {
         row.values["name_folded"]: row.id for row in stored["partners"]

@@ -24,6 +24,7 @@ from storage.exchange import (
     ImportFileError,
     ImportSummary,
     NetworkData,
+    PartnerData,
     Problem,
     export_data,
     import_data,
@@ -1014,3 +1015,42 @@ tips:
     async with db() as session:
         tips = (await session.execute(select(Tip.import_key, Tip.title).order_by(Tip.id))).all()
     assert [tuple(row) for row in tips] == [("a", "Zweiter Tipp"), ("b", "Erster Tipp")]
+
+
+async def test_one_partner_named_by_its_stored_and_its_new_name_is_one_partner(
+    db: Sessions, stored_rows: StoredRows
+) -> None:
+    await import_text(db, "partners:\n  - {key: w, name: WEIQIAO, joined: 2022-10-01}\n")
+    before = await stored_rows(db)
+
+    with pytest.raises(ImportFileError) as caught:
+        await import_text(
+            db,
+            """\
+partners:
+  - {key: w, name: WEIQIAO Germany GmbH, joined: 2022-10-01}
+tips:
+  - {title: Druckluft, partner: WEIQIAO, category: processes, text: a}
+  - {title: Druckluft, partner: WEIQIAO Germany GmbH, category: processes, text: b}
+""",
+        )
+
+    assert caught.value.problems == [
+        Problem("tips[2] (Druckluft)", "title", "duplicate", {"other": "tips[1] (Druckluft)"})
+    ]
+    assert await stored_rows(db) == before
+
+
+async def test_data_built_in_code_is_checked_like_a_file(db: Sessions) -> None:
+    joined = dt.date(2022, 10, 1)
+    twice = NetworkData(
+        partners=(PartnerData(name="Acme", joined=joined), PartnerData(name="ACME", joined=joined))
+    )
+
+    async with db() as session:
+        with pytest.raises(ImportFileError) as caught:
+            await import_data(session, twice)
+
+    assert caught.value.problems == [
+        Problem("partners[2] (ACME)", "name", "duplicate", {"other": "partners[1] (Acme)"})
+    ]
