@@ -8,11 +8,10 @@ from storage.exchange.entries import (
     parse_import,
 )
 from storage.exchange.export import export_data
+from storage.exchange.plan import Counts, ImportSummary
 from storage.exchange.problems import MAX_PROBLEMS, PROBLEM_MESSAGES, ImportFileError, Problem
 from storage.exchange.values import CATEGORIES, MAX_CO2_T_PER_YEAR
 from storage.exchange.writing import (
-    Counts,
-    ImportSummary,
     Progress,
     import_data,
     import_file,

@@ -30,6 +30,7 @@ from storage.exchange import (
     import_data,
     import_file,
     parse_import,
+    plan,
     writing,
     yamlfile,
 )
@@ -961,11 +962,11 @@ async def test_a_write_between_checking_and_writing_is_noticed(
 ) -> None:
     engine = await open_database(f"sqlite+aiosqlite:///{tmp_path}/k.db")
     checked_against: list[int] = []
-    plan = writing.plan_import
+    plan_import = plan.plan_import
 
     def plan_while_another_process_writes(
-        data: NetworkData, stored: writing.Stored, now: dt.datetime | None = None
-    ) -> writing.ImportPlan:
+        data: NetworkData, stored: plan.Stored, now: dt.datetime | None = None
+    ) -> plan.ImportPlan:
         if not checked_against:
             other = sqlite3.connect(tmp_path / "k.db")
             other.execute(
@@ -975,7 +976,7 @@ async def test_a_write_between_checking_and_writing_is_noticed(
             other.commit()
             other.close()
         checked_against.append(len(stored["partners"]))
-        return plan(data, stored, now)
+        return plan_import(data, stored, now)
 
     monkeypatch.setattr(writing, "plan_import", plan_while_another_process_writes)
 
