@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import datetime as dt
+import errno
 import logging
 import os
 import signal
@@ -29,13 +30,15 @@ from storage.exchange import (
     ImportSummary,
     Problem,
     export_data,
-    import_data,
-    parse_import,
+    import_file,
 )
 
 logger = logging.getLogger(__name__)
 # Seconds the sends in flight may take to finish when the bot stops.
 STOP_WITHIN = 30.0
+
+# An import this large reports its progress while writing.
+PROGRESS_FROM = 10_000
 
 
 class Failure(Exception):
@@ -70,6 +73,7 @@ def _parser() -> argparse.ArgumentParser:
     importing.add_argument("file", type=Path)
     exporting = commands.add_parser("export", parents=[common], help="export as YAML")
     exporting.add_argument("file", type=Path, nargs="?")
+    exporting.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
     database = commands.add_parser("db", parents=[common], help="database maintenance")
     database.add_argument("action", choices=["upgrade"])
     backup = commands.add_parser("backup", parents=[common], help="copy the live database")
@@ -134,7 +138,7 @@ async def _run_command(args: argparse.Namespace, config: Config) -> int:
         if args.command == "import":
             return await _import(app, args.file)
         if args.command == "export":
-            return await _export(app, args.file)
+            return await _export(app, args.file, args.force)
         return await _backup(app, args.path)
     finally:
         await app.close()
@@ -243,11 +247,14 @@ async def _import(app: App, file: Path) -> int:
     except (OSError, UnicodeDecodeError) as error:
         message = _("{file}: cannot be read ({error})").format(file=file, error=error)
         raise Failure(message) from error
+
+    def progress(done: int, total: int) -> None:
+        if total >= PROGRESS_FROM:
+            line = _("Writing: {done} of {total} entries").format(done=done, total=total)
+            print(f"klimabot: {file}: {line}", file=sys.stderr, flush=True)
+
     try:
-        data = parse_import(text, app.config.network.zone)
-        async with app.sessions() as session:
-            summary = await import_data(session, data)
-            await session.commit()
+        summary = await import_file(app.sessions, text, app.config.network.zone, progress)
     except ImportFileError as error:
         for problem in error.problems:
             print(f"klimabot: {file}: {describe_problem(problem)}", file=sys.stderr)
@@ -259,14 +266,48 @@ async def _import(app: App, file: Path) -> int:
     return 0
 
 
-async def _export(app: App, file: Path | None) -> int:
+async def _export(app: App, file: Path | None, force: bool) -> int:
     async with app.sessions() as session:
         text = await export_data(session, app.config.network.zone)
     if file is None:
         sys.stdout.write(text)
-    else:
-        file.write_text(text, encoding="utf-8")
+        return 0
+    if file.exists() and not force:
+        message = _("{file} exists already; add --force to overwrite it")
+        raise Failure(message.format(file=file))
+    try:
+        _write_whole(file, text)
+    except OSError as error:
+        raise Failure(describe_write_error(file, error)) from error
     return 0
+
+
+def _write_whole(file: Path, text: str) -> None:
+    """Write a file completely or not at all; a device such as /dev/stdout is written directly."""
+    if file.exists() and not file.is_file():
+        file.write_text(text, encoding="utf-8")
+        return
+    partial = file.with_name(f".{file.name}.{os.getpid()}.part")
+    try:
+        partial.write_text(text, encoding="utf-8")
+        partial.replace(file)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def describe_write_error(file: Path, error: OSError) -> str:
+    """Return why a file could not be written, translated."""
+    if error.errno in (errno.ENOENT, errno.ENOTDIR):
+        folder = file.parent
+        return _("{file}: the folder {folder} does not exist").format(file=file, folder=folder)
+    if error.errno == errno.EISDIR:
+        return _("{file}: is a folder, not a file").format(file=file)
+    if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        return _("{file}: not enough space on the disk").format(file=file)
+    if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return _("{file}: no permission to write there").format(file=file)
+    reason = error.strerror or str(error)
+    return _("{file}: cannot be written ({error})").format(file=file, error=reason)
 
 
 async def _backup(app: App, path: Path) -> int:

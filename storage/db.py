@@ -20,6 +20,8 @@ from sqlalchemy.pool import StaticPool
 logger = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# An execution option for a unit of work that only reads: on SQLite it takes no write lock.
+READ_ONLY = "klimabot_read_only"
 
 
 class SchemaState(enum.Enum):
@@ -71,8 +73,10 @@ def _use_sqlite_pragmas(engine: AsyncEngine, *, wal: bool) -> None:
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Connection) -> None:
         # IMMEDIATE takes the write lock up front: concurrent units of work queue up
-        # instead of failing when a read turns into a write.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # instead of failing when a read turns into a write. A unit that only reads asks
+        # for a snapshot instead and keeps no writer waiting.
+        read_only = connection.get_execution_options().get(READ_ONLY, False)
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def dialect_name(session: AsyncSession) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import unicodedata
 from typing import Any, ClassVar
 
 from sqlalchemy import (
@@ -19,7 +20,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, validates
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):
@@ -114,6 +115,15 @@ def _choice(enum_class: type[enum.StrEnum], name: str) -> Enum:
     )
 
 
+def fold_name(name: str) -> str:
+    """Return the form of a name in which "IHK Düsseldorf" and "ihk düsseldorf" are equal."""
+    return unicodedata.normalize("NFKC", name).casefold()
+
+
+# The operator's own short name for an entry of the import file, kept across renames.
+ImportKey = String(100)
+
+
 class Partner(Base):
     """An organisation that signed the climate pact."""
 
@@ -121,11 +131,19 @@ class Partner(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
+    # Two partners never differ only in case; set whenever the name is.
+    name_folded: Mapped[str] = mapped_column(String(200), index=True, unique=True)
+    import_key: Mapped[str | None] = mapped_column(ImportKey, index=True, unique=True)
     sector: Mapped[str] = mapped_column(String(200), default="")
     joined: Mapped[dt.date]
     website: Mapped[str | None] = mapped_column(String(500))
     description: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    @validates("name")
+    def _fold(self, _key: str, name: str) -> str:
+        self.name_folded = fold_name(name)
+        return name
 
 
 class Member(Base):
@@ -217,6 +235,7 @@ class Meeting(Base):
     online_url: Mapped[str | None] = mapped_column(String(500))
     agenda: Mapped[str | None] = mapped_column(Text)
     cancelled_at: Mapped[dt.datetime | None]
+    import_key: Mapped[str | None] = mapped_column(ImportKey, index=True, unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
@@ -257,6 +276,7 @@ class Tip(Base):
     shared_by: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"))
     hidden_at: Mapped[dt.datetime | None]
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    import_key: Mapped[str | None] = mapped_column(ImportKey, index=True, unique=True)
 
     partner: Mapped[Partner] = relationship(lazy="raise")
 

@@ -226,3 +226,134 @@ def test_usage_errors_exit_with_argparse_status(klimabot: Klimabot) -> None:
     result = klimabot("frobnicate")
     assert result.returncode == 2
     assert "invalid choice: 'frobnicate'" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        pytest.param(
+            (DATA / "import-billion-laughs.yaml").read_text(encoding="utf-8"),
+            "file: die YAML-Aliase (*name) der Datei stünden für mehr als 100000 Werte "
+            "(Zeile 7); bitte die Einträge ausschreiben",
+            id="billion-laughs",
+        ),
+        pytest.param(
+            "partners:\n  - " + "[" * 100_000 + "]" * 100_000 + "\n",
+            "file: die Datei ist tiefer als 32 Ebenen verschachtelt (Zeile 2); "
+            "eine Importdatei braucht nur wenige",
+            id="100000-levels",
+        ),
+    ],
+)
+def test_a_hostile_import_file_is_refused_at_once(
+    klimabot: Klimabot, tmp_path: Path, content: str, message: str
+) -> None:
+    hostile = tmp_path / "hostile.yaml"
+    hostile.write_text(content, encoding="utf-8")
+
+    # The runner's 60 s timeout is only a safety net; the refusal takes a moment.
+    result = klimabot("import", str(hostile))
+
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"klimabot: {hostile}: {message}\nklimabot: {hostile}: Es wurde nichts importiert.\n"
+    )
+    assert klimabot.rows("SELECT count(*) FROM partners") == [(0,)]
+
+
+def test_bad_values_are_named_in_the_operators_language(
+    klimabot: Klimabot, tmp_path: Path
+) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        'partners:\n  - {name: "Acme\\a", joined: 0001-01-01}\n'
+        "tips:\n  - {title: Tipp, partner: Acme, category: heat, text: a,\n"
+        "           co2_t_per_year: 1.0e+40}\n",
+        encoding="utf-8",
+    )
+
+    result = klimabot("import", str(bad), language="en_GB.UTF-8")
+
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"klimabot: {bad}: partners[1] (Acme\\x07), name: the text contains the control "
+        "character U+0007 at position 5",
+        f"klimabot: {bad}: partners[1] (Acme\\x07), joined: '0001-01-01' is not between the "
+        "years 1900 and 2199",
+        f"klimabot: {bad}: tips[1] (Tipp), co2_t_per_year: '1e+40' is more than 1000000",
+        f"klimabot: {bad}: nothing was imported.",
+    ]
+
+
+def test_a_partner_is_found_whatever_the_case_of_its_name(
+    klimabot: Klimabot, tmp_path: Path
+) -> None:
+    assert klimabot("import", str(DATA / "import-example.yaml")).returncode == 0
+    respelled = tmp_path / "respelled.yaml"
+    respelled.write_text(
+        "partners:\n  - {name: ihk düsseldorf, sector: Kammer, joined: 2022-09-01}\n",
+        encoding="utf-8",
+    )
+
+    result = klimabot("import", str(respelled))
+
+    assert result.returncode == 0, result.stderr
+    assert "Partner: 0 neu, 1 geändert, 0 unverändert" in result.stdout
+    assert klimabot.rows("SELECT count(*) FROM partners") == [(3,)]
+
+
+def test_a_large_import_reports_its_progress(klimabot: Klimabot, tmp_path: Path) -> None:
+    large = tmp_path / "large.yaml"
+    large.write_text(
+        "partners:\n  - {name: Acme, joined: 2022-10-01}\ntips:\n"
+        + "".join(
+            f"  - {{title: Tipp {n}, partner: Acme, category: heat, text: a}}\n"
+            for n in range(10_000)
+        ),
+        encoding="utf-8",
+    )
+
+    result = klimabot("import", str(large))
+
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines() == [
+        f"klimabot: {large}: Schreibe: {done} von 10001 Einträgen" for done in (1, 5001, 10001)
+    ]
+    assert klimabot.rows("SELECT count(*) FROM tips") == [(10_000,)]
+
+
+def test_export_overwrites_a_file_only_with_force(klimabot: Klimabot) -> None:
+    target = klimabot.folder / "out.yaml"
+    target.write_text("earlier\n", encoding="utf-8")
+
+    refused = klimabot("export", "out.yaml")
+    forced = klimabot("export", "out.yaml", "--force")
+
+    assert refused.returncode == 1
+    assert refused.stderr == (
+        "klimabot: out.yaml gibt es schon; mit --force wird die Datei überschrieben\n"
+    )
+    assert forced.returncode == 0, forced.stderr
+    assert target.read_text(encoding="utf-8") == "partners: []\n\nmeetings: []\n\ntips: []\n"
+    assert sorted(path.name for path in klimabot.folder.iterdir()) == [
+        "config.yaml",
+        "data",
+        "out.yaml",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["missing/out.yaml"], "missing/out.yaml: den Ordner missing gibt es nicht"),
+        (["--force", "/dev/full"], "/dev/full: nicht genug Platz auf dem Datenträger"),
+        (["--force", "data"], "data: ist ein Ordner, keine Datei"),
+    ],
+)
+def test_export_that_cannot_be_written_says_why_in_one_line(
+    klimabot: Klimabot, arguments: list[str], message: str
+) -> None:
+    result = klimabot("export", *arguments)
+
+    assert result.returncode == 1
+    assert result.stderr == f"klimabot: {message}\n"

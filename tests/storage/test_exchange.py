@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 import string
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select, text, update
+import yaml
+from alembic import command
+from sqlalchemy import Connection, select, text, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from storage.db import alembic_config, open_database, session_factory, upgrade
 from storage.exchange import (
     MAX_PROBLEMS,
     PROBLEM_MESSAGES,
@@ -19,10 +24,15 @@ from storage.exchange import (
     ImportFileError,
     ImportSummary,
     NetworkData,
+    PartnerData,
     Problem,
     export_data,
     import_data,
+    import_file,
     parse_import,
+    plan,
+    writing,
+    yamlfile,
 )
 from storage.models import Category, Meeting, Partner, Tip
 
@@ -34,6 +44,7 @@ StoredRows = Callable[[Sessions], Awaitable[dict[str, list[tuple[object, ...]]]]
 TZ = ZoneInfo("Europe/Berlin")
 DATA = Path(__file__).parent.parent / "data"
 EXAMPLE = (DATA / "import-example.yaml").read_text(encoding="utf-8")
+BILLION_LAUGHS = (DATA / "import-billion-laughs.yaml").read_text(encoding="utf-8")
 
 # What `klimabot export` writes after importing the example file.
 EXAMPLE_EXPORT = """\
@@ -259,6 +270,62 @@ CASES = [
         "ends_before_start",
         id="ends-when-it-starts",
     ),
+    pytest.param(BILLION_LAUGHS, "file", None, "too_many_aliases", id="billion-laughs"),
+    pytest.param(
+        "partners: " + "[" * 100_000 + "]" * 100_000 + "\n", "file", None, "too_deep", id="flow"
+    ),
+    pytest.param(
+        "partners:\n" + "".join(" " * level + "- \n" for level in range(2, 1000)),
+        "file",
+        None,
+        "too_deep",
+        id="block-nesting",
+    ),
+    pytest.param(
+        partner(joined="0001-01-01"),
+        "partners[1] (Acme)",
+        "joined",
+        "date_out_of_range",
+        id="year-1",
+    ),
+    pytest.param(
+        meeting(starts="9999-12-31 23:30"),
+        "meetings[1] (Treffen)",
+        "starts",
+        "date_out_of_range",
+        id="year-9999",
+    ),
+    pytest.param(
+        partner(name='"Acme\\a"'),
+        "partners[1] (Acme\\x07)",
+        "name",
+        "control_character",
+        id="bell-in-a-name",
+    ),
+    pytest.param(
+        meeting(title='"Treffen\\tII"'),
+        "meetings[1] (Treffen\\x09II)",
+        "title",
+        "control_character",
+        id="tab-in-a-title",
+    ),
+    pytest.param(
+        tip(co2_t_per_year="1.0e+40"), "tips[1] (Tipp)", "co2_t_per_year", "too_large", id="1e40"
+    ),
+    pytest.param(
+        tip(co2_t_per_year="1" + "0" * 400),
+        "tips[1] (Tipp)",
+        "co2_t_per_year",
+        "too_large",
+        id="huge-integer",
+    ),
+    pytest.param(
+        meeting(cancelled="vielleicht"),
+        "meetings[1] (Treffen)",
+        "cancelled",
+        "not_a_boolean",
+        id="cancelled-maybe",
+    ),
 ]
 
 
@@ -270,7 +337,10 @@ def test_a_problem_names_its_entry_field_and_code(
 
 
 def test_every_problem_code_has_a_message_and_a_test() -> None:
-    tested = {param.values[3] for param in CASES} | {"unknown_partner", "duplicate"}
+    stored = {"unknown_partner", "duplicate", "other_key", "taken"}  # tested below
+    # What a pydantic error no file can cause would say, instead of pydantic's English.
+    fallback = {"invalid"}
+    tested = {param.values[3] for param in CASES} | stored | fallback
     assert tested == set(PROBLEM_MESSAGES)
 
 
@@ -307,24 +377,26 @@ def test_problems_are_capped() -> None:
 def test_duplicates_name_both_entries() -> None:
     yaml_text = """\
 partners:
-  - {name: Acme, joined: 2022-10-01}
-  - {name: acme, joined: 2022-10-01}    # another partner: names are case-sensitive
-  - {name: Acme, joined: 2023-01-01}
+  - {name: IHK Düsseldorf, joined: 2022-10-01, key: ihk}
+  - {name: ihk düsseldorf, joined: 2022-10-01}   # the same partner: case does not count
+  - {name: Acme, joined: 2023-01-01, key: ihk}   # another partner with the same key
 meetings:
   - {title: Treffen, starts: 2023-03-29 14:00, location: Rathaus}
   - {title: Treffen, starts: 2023-06-28 14:00, location: Rathaus}   # another time
   - {title: Treffen, starts: "2023-03-29T12:00Z", online_url: "https://example.org"}
 tips:
-  - {title: Tipp, partner: Acme, category: heat, text: a}
-  - {title: Tipp, partner: acme, category: heat, text: b}   # another partner's tip
-  - {title: Tipp, partner: Acme, category: energy, text: c}
+  - {title: Tipp, partner: Acme, category: heat, text: a, key: ihk}  # keys count per section
+  - {title: Tipp, partner: ACME, category: heat, text: b}
+  - {title: Tipp, partner: IHK Düsseldorf, category: energy, text: c}
 """
     with pytest.raises(ImportFileError) as caught:
         parse_import(yaml_text, TZ)
+    ihk = "partners[1] (IHK Düsseldorf)"
     assert caught.value.problems == [
-        Problem("partners[3] (Acme)", "name", "duplicate", {"other": "partners[1] (Acme)"}),
+        Problem("partners[2] (ihk düsseldorf)", "name", "duplicate", {"other": ihk}),
         Problem("meetings[3] (Treffen)", "title", "duplicate", {"other": "meetings[1] (Treffen)"}),
-        Problem("tips[3] (Tipp)", "title", "duplicate", {"other": "tips[1] (Tipp)"}),
+        Problem("tips[2] (Tipp)", "title", "duplicate", {"other": "tips[1] (Tipp)"}),
+        Problem("partners[3] (Acme)", "key", "duplicate", {"other": ihk}),
     ]
 
 
@@ -549,7 +621,7 @@ async def test_an_ambiguous_local_time_is_exported_with_its_offset(db: Sessions)
     assert not (await import_text(db, exported)).changed
 
 
-async def test_export_leaves_out_hidden_tips_and_cancelled_meetings(db: Sessions) -> None:
+async def test_export_leaves_out_hidden_tips_and_flags_cancelled_meetings(db: Sessions) -> None:
     await import_text(db, EXAMPLE)
     async with db() as session:
         now = dt.datetime.now(dt.UTC)
@@ -564,8 +636,15 @@ async def test_export_leaves_out_hidden_tips_and_cancelled_meetings(db: Sessions
     exported = await export_text(db)
 
     assert "Druckluft" not in exported
-    assert "1. Netzwerktreffen" not in exported
-    assert "2. Netzwerktreffen" in exported
+    assert (
+        "  - title: 1. Netzwerktreffen\n"
+        "    starts: 2022-12-06 14:00\n"
+        "    ends: 2022-12-06 17:00\n"
+        "    location: Rathaus Düsseldorf\n"
+        "    agenda: Formate und Schwerpunktthemen für den Weg zur CO2-Reduzierung\n"
+        "    cancelled: true\n"
+        "  - title: 2. Netzwerktreffen\n"
+    ) in exported
     assert "Dienstfahrräder statt Dienstwagen" in exported
 
 
@@ -600,3 +679,379 @@ async def test_long_texts_stay_readable_in_the_export(db: Sessions) -> None:
     ) in exported
     [read_back] = parse_import(exported, TZ).meetings
     assert read_back.agenda == agenda.rstrip()
+
+
+async def test_a_partner_named_in_another_case_is_the_stored_partner(db: Sessions) -> None:
+    await import_text(db, EXAMPLE)
+    async with db() as session:
+        ihk = await session.scalar(select(Partner.id).where(Partner.name == "IHK Düsseldorf"))
+
+    summary = await import_text(
+        db,
+        partner(name="ihk düsseldorf", sector="Kammer", joined="2022-09-01")
+        + "\n"
+        + tip(partner="IHK DÜSSELDORF", title="LED-Hallenlicht"),
+    )
+
+    # The file's spelling replaces the stored one, as any other field of the entry would.
+    assert summary == ImportSummary(Counts(updated=1), Counts(), Counts(created=1))
+    async with db() as session:
+        partners = (await session.execute(select(Partner.id, Partner.name))).all()
+        owner = await session.scalar(select(Tip.partner_id).where(Tip.title == "LED-Hallenlicht"))
+    assert (ihk, "ihk düsseldorf") in partners
+    assert len(partners) == 3
+    assert owner == ihk
+
+
+async def test_the_database_refuses_partner_names_that_differ_only_in_case(db: Sessions) -> None:
+    async with db() as session:
+        session.add(Partner(name="Straße GmbH", joined=dt.date(2023, 1, 1)))
+        await session.commit()
+
+    async with db() as session:
+        session.add(Partner(name="STRASSE GMBH", joined=dt.date(2023, 1, 1)))
+        with pytest.raises(IntegrityError):
+            await session.commit()
+
+
+async def test_a_key_lets_an_entry_move_and_be_renamed(db: Sessions) -> None:
+    before = """\
+partners:
+  - {key: weiqiao, name: WEIQIAO Germany, joined: 2022-10-01}
+meetings:
+  - {key: treffen-2, title: 2. Netzwerktrefen, starts: 2023-03-29 14:00, location: IHK}
+tips:
+  - {key: druckluft, title: Druckluft, partner: WEIQIAO Germany, category: processes, text: a}
+"""
+    after = """\
+partners:
+  - {key: weiqiao, name: WEIQIAO Germany GmbH, joined: 2022-10-01}
+meetings:
+  - {key: treffen-2, title: 2. Netzwerktreffen, starts: 2023-04-05 15:00, location: IHK}
+tips:
+  - {key: druckluft, title: Druckluftleckagen beseitigt, partner: WEIQIAO Germany GmbH,
+     category: processes, text: a}
+"""
+    await import_text(db, before)
+    async with db() as session:
+        ids_before = [
+            (await session.scalars(select(model.id))).all() for model in (Partner, Meeting, Tip)
+        ]
+
+    summary = await import_text(db, after)
+
+    assert summary == ImportSummary(Counts(updated=1), Counts(updated=1), Counts(updated=1))
+    async with db() as session:
+        ids_after = [
+            (await session.scalars(select(model.id))).all() for model in (Partner, Meeting, Tip)
+        ]
+        moved = (await session.execute(select(Meeting.title, Meeting.starts_at))).one()
+        renamed = (await session.execute(select(Tip.title, Partner.name).join(Partner))).one()
+    assert ids_after == ids_before
+    assert tuple(moved) == ("2. Netzwerktreffen", dt.datetime(2023, 4, 5, 13, tzinfo=dt.UTC))
+    assert tuple(renamed) == ("Druckluftleckagen beseitigt", "WEIQIAO Germany GmbH")
+    # Without its key the entry is found by its name and keeps the key it has.
+    assert not (await import_text(db, after.replace("key: weiqiao, ", ""))).changed
+
+
+async def test_keys_that_contradict_what_is_stored_are_refused(
+    db: Sessions, stored_rows: StoredRows
+) -> None:
+    await import_text(
+        db,
+        """\
+meetings:
+  - {key: fruehjahr, title: Treffen, starts: 2023-03-29 14:00, location: Rathaus}
+  - {title: Sommerfest, starts: 2023-06-28 18:00, location: Rheinufer}
+""",
+    )
+    before = await stored_rows(db)
+
+    with pytest.raises(ImportFileError) as caught:
+        await import_text(
+            db,
+            """\
+meetings:
+  - {key: herbst, title: Treffen, starts: 2023-03-29 14:00, location: Rathaus}
+  - {key: fruehjahr, title: Sommerfest, starts: 2023-06-28 18:00, location: Rathaus}
+""",
+        )
+
+    assert caught.value.problems == [
+        Problem("meetings[1] (Treffen)", "key", "other_key", {"other": "fruehjahr"}),
+        Problem("meetings[2] (Sommerfest)", "title", "taken", {"field": "title"}),
+    ]
+    assert await stored_rows(db) == before
+
+
+async def test_cancelled_sets_and_clears_the_cancellation(db: Sessions) -> None:
+    async def cancelled_at() -> dt.datetime | None:
+        async with db() as session:
+            return await session.scalar(select(Meeting.cancelled_at))
+
+    await import_text(db, meeting(cancelled="true"))
+    first = await cancelled_at()
+    again = await import_text(db, meeting(cancelled="true"))
+    kept = await cancelled_at()
+    restored = await import_text(db, meeting())
+
+    assert first is not None
+    assert not again.changed
+    assert kept == first
+    assert restored.meetings == Counts(updated=1)
+    assert await cancelled_at() is None
+
+
+KEYED = """\
+partners:
+  - key: weiqiao
+    name: WEIQIAO Germany GmbH
+    joined: 2022-10-01
+
+meetings:
+  - key: treffen-2
+    title: 2. Netzwerktreffen
+    starts: 2023-03-29 14:00
+    location: IHK Düsseldorf
+    cancelled: true
+  - title: 3. Netzwerktreffen
+    starts: 2023-06-28 14:00
+    location: Rathaus
+
+tips:
+  - key: druckluft
+    title: Druckluftleckagen beseitigt
+    partner: WEIQIAO Germany GmbH
+    category: processes
+    text: Vierzehn Leckagen im Druckluftnetz abgedichtet.
+"""
+
+
+async def test_keys_and_cancellations_survive_a_round_trip(make_database: MakeDatabase) -> None:
+    first = await make_database()
+    await import_text(first, KEYED)
+    exported = await export_text(first)
+    second = await make_database()
+
+    await import_text(second, exported)
+
+    assert exported == KEYED
+    assert await export_text(second) == exported
+
+
+async def test_stored_entries_are_checked_without_the_write_lock(tmp_path: Path) -> None:
+    engine = await open_database(f"sqlite+aiosqlite:///{tmp_path}/k.db")
+    sessions = session_factory(engine)
+    await import_file(sessions, EXAMPLE, TZ)
+    # Another process (a running bot) is in the middle of a write.
+    writer = sqlite3.connect(tmp_path / "k.db", isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    try:
+        # Finding that the partner is not stored needs the database, but not its write lock;
+        # waiting for the lock would end in "database is locked" after the busy timeout.
+        with pytest.raises(ImportFileError) as caught:
+            await import_file(sessions, tip(partner="Unbekannt AG"), TZ)
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+    assert [p.code for p in caught.value.problems] == ["unknown_partner"]
+    await engine.dispose()
+
+
+async def test_a_long_import_reports_its_progress(
+    db: Sessions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(writing, "CHUNK", 2)
+    tips = "".join(
+        f"  - {{title: Tipp {n}, partner: Acme, category: heat, text: a}}\n" for n in range(5)
+    )
+    reported: list[tuple[int, int]] = []
+
+    summary = await import_file(
+        db,
+        "partners:\n  - {name: Acme, joined: 2022-10-01}\ntips:\n" + tips,
+        TZ,
+        lambda done, total: reported.append((done, total)),
+    )
+
+    assert summary.tips == Counts(created=5)
+    assert reported == [(1, 6), (3, 6), (5, 6), (6, 6)]
+
+
+def _downgrade(connection: Connection, revision: str) -> None:
+    config = alembic_config()
+    config.attributes["connection"] = connection
+    command.downgrade(config, revision)
+
+
+async def test_an_existing_database_upgrades_to_import_keys(tmp_path: Path) -> None:
+    engine = await open_database(f"sqlite+aiosqlite:///{tmp_path}/old.db")
+    async with engine.begin() as connection:
+        await connection.run_sync(_downgrade, "0004")
+        # Older versions took "Acme" and "acme" for two partners.
+        for number, name in enumerate(("Acme", "acme", "Straße GmbH"), start=1):
+            await connection.execute(
+                text(
+                    "INSERT INTO partners (id, name, sector, joined, created_at) "
+                    "VALUES (:id, :name, '', '2022-10-01', '2022-10-01 00:00:00')"
+                ),
+                {"id": number, "name": name},
+            )
+        await connection.execute(
+            text(
+                "INSERT INTO tips (partner_id, title, category, text, endorsement_count, "
+                "created_at) VALUES (2, 'Tipp', 'heat', 'a', 0, '2022-10-01 00:00:00')"
+            )
+        )
+
+    await upgrade(engine)
+
+    async with engine.connect() as connection:
+        partners = (
+            await connection.execute(
+                text("SELECT id, name, name_folded, import_key FROM partners ORDER BY id")
+            )
+        ).all()
+        tips = (await connection.execute(text("SELECT partner_id, title FROM tips"))).all()
+    assert [tuple(row) for row in partners] == [
+        (1, "Acme", "acme", None),
+        (2, "acme", "acme #2", None),
+        (3, "Straße GmbH", "strasse gmbh", None),
+    ]
+    assert [tuple(row) for row in tips] == [(2, "Tipp")]
+    summary = await import_file(session_factory(engine), partner(name="ACME"), TZ)
+    assert summary.partners == Counts(updated=1)
+    await engine.dispose()
+
+
+PARSERS = [
+    pytest.param(yaml.SafeLoader, id="python"),
+    pytest.param(getattr(yaml, "CSafeLoader", yaml.SafeLoader), id="libyaml"),
+]
+
+
+@pytest.mark.parametrize("loader", PARSERS)
+@pytest.mark.parametrize(
+    ("yaml_text", "code"),
+    [
+        pytest.param(BILLION_LAUGHS, "too_many_aliases", id="billion-laughs"),
+        pytest.param("partners: " + "[" * 100_000 + "]" * 100_000 + "\n", "too_deep", id="deep"),
+        pytest.param("partners: []\npartners: []\n", "duplicate_key", id="key-twice"),
+    ],
+)
+def test_either_parser_refuses_a_hostile_file(
+    monkeypatch: pytest.MonkeyPatch, loader: type[yaml.SafeLoader], yaml_text: str, code: str
+) -> None:
+    monkeypatch.setattr(yamlfile, "_LOADER", loader)
+
+    assert problems_in(yaml_text) == [("file", None, code)]
+
+
+@pytest.mark.parametrize("loader", PARSERS)
+def test_either_parser_reads_the_example_alike(
+    monkeypatch: pytest.MonkeyPatch, loader: type[yaml.SafeLoader]
+) -> None:
+    expected = parse_import(EXAMPLE, TZ)
+    monkeypatch.setattr(yamlfile, "_LOADER", loader)
+
+    assert parse_import(EXAMPLE, TZ) == expected
+
+
+async def test_a_write_between_checking_and_writing_is_noticed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = await open_database(f"sqlite+aiosqlite:///{tmp_path}/k.db")
+    checked_against: list[int] = []
+    plan_import = plan.plan_import
+
+    def plan_while_another_process_writes(
+        data: NetworkData, stored: plan.Stored, now: dt.datetime | None = None
+    ) -> plan.ImportPlan:
+        if not checked_against:
+            other = sqlite3.connect(tmp_path / "k.db")
+            other.execute(
+                "INSERT INTO partners (name, name_folded, sector, joined, created_at) "
+                "VALUES ('ACME', 'acme', '', '2022-10-01', '2022-10-01 00:00:00')"
+            )
+            other.commit()
+            other.close()
+        checked_against.append(len(stored["partners"]))
+        return plan_import(data, stored, now)
+
+    monkeypatch.setattr(writing, "plan_import", plan_while_another_process_writes)
+
+    summary = await import_file(session_factory(engine), partner(name="Acme"), TZ)
+
+    # The first plan would have added a second Acme; the import checked again instead.
+    assert checked_against == [0, 1]
+    assert summary.partners == Counts(updated=1)
+    async with engine.connect() as connection:
+        names = (await connection.execute(text("SELECT name FROM partners"))).scalars().all()
+    assert names == ["Acme"]
+    await engine.dispose()
+
+
+async def test_entries_with_keys_may_trade_titles(db: Sessions) -> None:
+    await import_text(
+        db,
+        """\
+tips:
+  - {key: a, title: Erster Tipp, partner: Acme, category: heat, text: a}
+  - {key: b, title: Zweiter Tipp, partner: Acme, category: heat, text: b}
+partners:
+  - {name: Acme, joined: 2022-10-01}
+""",
+    )
+
+    summary = await import_text(
+        db,
+        """\
+tips:
+  - {key: a, title: Zweiter Tipp, partner: Acme, category: heat, text: a}
+  - {key: b, title: Erster Tipp, partner: Acme, category: heat, text: b}
+""",
+    )
+
+    assert summary.tips == Counts(updated=2)
+    async with db() as session:
+        tips = (await session.execute(select(Tip.import_key, Tip.title).order_by(Tip.id))).all()
+    assert [tuple(row) for row in tips] == [("a", "Zweiter Tipp"), ("b", "Erster Tipp")]
+
+
+async def test_one_partner_named_by_its_stored_and_its_new_name_is_one_partner(
+    db: Sessions, stored_rows: StoredRows
+) -> None:
+    await import_text(db, "partners:\n  - {key: w, name: WEIQIAO, joined: 2022-10-01}\n")
+    before = await stored_rows(db)
+
+    with pytest.raises(ImportFileError) as caught:
+        await import_text(
+            db,
+            """\
+partners:
+  - {key: w, name: WEIQIAO Germany GmbH, joined: 2022-10-01}
+tips:
+  - {title: Druckluft, partner: WEIQIAO, category: processes, text: a}
+  - {title: Druckluft, partner: WEIQIAO Germany GmbH, category: processes, text: b}
+""",
+        )
+
+    assert caught.value.problems == [
+        Problem("tips[2] (Druckluft)", "title", "duplicate", {"other": "tips[1] (Druckluft)"})
+    ]
+    assert await stored_rows(db) == before
+
+
+async def test_data_built_in_code_is_checked_like_a_file(db: Sessions) -> None:
+    joined = dt.date(2022, 10, 1)
+    twice = NetworkData(
+        partners=(PartnerData(name="Acme", joined=joined), PartnerData(name="ACME", joined=joined))
+    )
+
+    async with db() as session:
+        with pytest.raises(ImportFileError) as caught:
+            await import_data(session, twice)
+
+    assert caught.value.problems == [
+        Problem("partners[2] (ACME)", "name", "duplicate", {"other": "partners[1] (Acme)"})
+    ]

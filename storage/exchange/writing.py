@@ -1,0 +1,105 @@
+"""Writing an import: check it without the write lock, then write it in bulk."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from sqlalchemy import insert, text, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from storage.db import READ_ONLY, dialect_name
+from storage.exchange.entries import NetworkData, parse_import
+from storage.exchange.plan import KINDS, ImportPlan, ImportSummary, plan_import, read_stored
+from storage.models import Partner
+
+# Rows per statement, and how often a long import reports its progress.
+CHUNK = 5000
+# Checks made without the write lock are repeated under it when another process wrote in
+# between; after this many tries the checks run under the lock.
+OPTIMISTIC_TRIES = 2
+
+Progress = Callable[[int, int], None]
+
+
+def _chunks(rows: list[Any]) -> Iterator[list[Any]]:
+    for start in range(0, len(rows), CHUNK):
+        yield rows[start : start + CHUNK]
+
+
+async def write_plan(
+    session: AsyncSession, plan: ImportPlan, progress: Progress | None = None
+) -> ImportSummary:
+    """Make the planned writes, in bulk; the caller commits (or rolls back)."""
+    total, done = plan.size, 0
+
+    def advance(count: int) -> None:
+        nonlocal done
+        done += count
+        if progress is not None:
+            progress(done, total)
+
+    new_partners: dict[str, int] = {}
+    for kind in KINDS:
+        changes = plan.changes[kind.section]
+        for values in changes.inserts + changes.updates:
+            if isinstance(values.get("partner_id"), tuple):
+                values["partner_id"] = new_partners[values["partner_id"][1]]
+        for rows in _chunks(changes.inserts):
+            if kind.model is Partner:
+                statement = insert(Partner).returning(Partner.id, Partner.name_folded)
+                added = await session.execute(statement, rows)
+                new_partners.update({folded: row_id for row_id, folded in added})
+            else:
+                await session.execute(insert(kind.model), rows)
+            advance(len(rows))
+        # Entries may trade names or titles: each renamed one first steps aside, under a
+        # name no file can give (control characters are refused).
+        for ids in _chunks(changes.renamed):
+            parked = [{"id": i} | dict.fromkeys(kind.parked, f"\x00{i}") for i in ids]
+            await session.execute(update(kind.model), parked)
+        for rows in _chunks(changes.updates):
+            await session.execute(update(kind.model), rows)
+            advance(len(rows))
+    return plan.summary()
+
+
+async def import_data(
+    session: AsyncSession, data: NetworkData, progress: Progress | None = None
+) -> ImportSummary:
+    """Create or update the entries by their keys; the caller commits (or rolls back)."""
+    plan = plan_import(data, await read_stored(session))
+    return await write_plan(session, plan, progress)
+
+
+async def _data_version(session: AsyncSession) -> tuple[int, int]:
+    # SQLite's count of commits by other connections, with the connection that counts them.
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    version = await session.scalar(text("PRAGMA data_version"))
+    return id(raw.driver_connection), int(version or 0)
+
+
+async def import_file(
+    sessions: async_sessionmaker[AsyncSession],
+    yaml_text: str,
+    timezone: dt.tzinfo,
+    progress: Progress | None = None,
+) -> ImportSummary:
+    """Import a file all or nothing, holding the write lock only while writing."""
+    data = parse_import(yaml_text, timezone)
+    for _try in range(OPTIMISTIC_TRIES):
+        # Reading takes a snapshot, not the lock: the bot beside it goes on writing.
+        async with sessions() as session:
+            if dialect_name(session) != "sqlite":
+                break  # other databases lock rows, not the whole file
+            await session.connection(execution_options={READ_ONLY: True})
+            seen = await _data_version(session)
+            stored = await read_stored(session)
+        plan = plan_import(data, stored)
+        async with sessions() as session, session.begin():
+            if await _data_version(session) == seen:
+                return await write_plan(session, plan, progress)
+    async with sessions() as session, session.begin():
+        return await import_data(session, data, progress)
