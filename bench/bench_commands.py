@@ -701,23 +701,30 @@ class Inline:
     (``check_same_thread=false``); nothing else runs on them meanwhile.
     """
 
-    def __init__(self, engine: AsyncEngine) -> None:
-        self.connections: set[aiosqlite.Connection] = set()
+    def __init__(self, connections: set[aiosqlite.Connection]) -> None:
+        self.connections = connections
+        self.calls = 0
         self.original: Callable[..., Awaitable[Any]] = aiosqlite.Connection._execute
         inline = self
-
-        @event.listens_for(engine.sync_engine, "connect")
-        def _remember(dbapi_connection: Any, _record: Any) -> None:
-            inline.connections.add(dbapi_connection.driver_connection)
 
         async def execute(
             connection: aiosqlite.Connection, fn: Any, *args: Any, **kwargs: Any
         ) -> Any:
             if connection in inline.connections:
+                inline.calls += 1
                 return fn(*args, **kwargs)
             return await inline.original(connection, fn, *args, **kwargs)
 
         setattr(aiosqlite.Connection, "_execute", execute)  # noqa: B010 - mypy: a method
+
+    @classmethod
+    async def of(cls, engine: AsyncEngine) -> Inline:
+        """Run the SQLite calls of the engine's one pooled connection on the event loop."""
+        async with engine.connect() as connection:
+            raw = await connection.get_raw_connection()
+            if not isinstance(raw.driver_connection, aiosqlite.Connection):
+                raise TypeError(f"not an aiosqlite connection: {raw.driver_connection!r}")
+            return cls({raw.driver_connection})
 
     def close(self) -> None:
         """Put aiosqlite back as it was."""
@@ -831,7 +838,7 @@ async def run(args: argparse.Namespace) -> bool:
             print(f"measuring {case.label} ...", flush=True)
             if case.command == "meetings":
                 unit = await capture(engine, dispatcher, case, next(members))
-                inline = Inline(bare)
+                inline = await Inline.of(bare)
                 try:
                     pair = (dispatcher, build_dispatcher(Config(), session_factory(bare)))
                     pair[1].allowance = dispatcher.allowance
@@ -840,6 +847,8 @@ async def run(args: argparse.Namespace) -> bool:
                     )
                 finally:
                     inline.close()
+                if inline.calls < unit.hops * case.runs:
+                    raise RuntimeError(f"only {inline.calls} calls ran on the event loop")
             else:
                 result = await measure(dispatcher, case, members)
             result.matches = await match_count(dispatcher, case)
