@@ -181,7 +181,11 @@ def create_reader_engine(
     """
     if engine.dialect.name != "sqlite":
         return None  # other databases let readers go on by themselves
-    reader = _create_async_engine(engine.url, pool_size=READERS, max_overflow=0)
+    return _sqlite_readers(engine.url, busy_timeout)
+
+
+def _sqlite_readers(url: str | URL, busy_timeout: float) -> AsyncEngine:
+    reader = _create_async_engine(url, pool_size=READERS, max_overflow=0)
     _use_sqlite_pragmas(reader, busy_timeout=busy_timeout, reader=True)
 
     @event.listens_for(reader.sync_engine, "handle_error")
@@ -337,7 +341,9 @@ async def inspect_database(url: str) -> SchemaState | None:
     """
     if not check_file(url):
         return None
-    engine = create_engine(url, busy_timeout=1)
+    # A reader changes nothing, not even the journal mode, and waits for no writer.
+    reading = sqlite_file(url) is not None
+    engine = _sqlite_readers(url, 1) if reading else create_engine(url)
     try:
         return await schema_state(engine)
     except (DBAPIError, OSError, sqlite3.Error) as error:
