@@ -6,20 +6,18 @@ import datetime as dt
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot import i18n
 from bot.allowance import Allowance
-from bot.config import Config, Secrets
+from bot.config import Config, Secrets, setup_problems
 from bot.core import Platform, Recipient, Reply, Role
 from bot.delivery import DeliveryWorker, ProgressUpdate
 from bot.dispatch import Dispatcher
 from bot.scheduler import ReminderPlanner
 from bot.transports import Transport
-from bot.transports.matrix import MatrixSettings, MatrixTransport
-from bot.transports.telegram import Menu, TelegramSettings, TelegramTransport
-from bot.transports.telegram_pacing import Limits
 from handlers import (
     accounts,
     announcements,
@@ -30,11 +28,16 @@ from handlers import (
     start,
     tips,
 )
-from storage.db import open_database, session_factory
+from storage.db import create_reader_engine, open_new_or_existing, session_factory
 from storage.members import mark_unreachable
 from storage.models import utcnow
 from storage.outbox import Claimed
 from storage.reminders import ReminderRules
+
+if TYPE_CHECKING:
+    # The chat libraries are imported only when their transport runs: the CLI starts fast.
+    from bot.transports.matrix import MatrixTransport
+    from bot.transports.telegram import Menu, TelegramTransport
 
 logger = logging.getLogger(__name__)
 
@@ -58,9 +61,13 @@ class App:
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     dispatcher: Dispatcher
+    created: bool = False  # the database file was created by this process
+    readers: AsyncEngine | None = None
 
     async def close(self) -> None:
         """Release the database."""
+        if self.readers is not None:
+            await self.readers.dispose()
         await self.engine.dispose()
 
 
@@ -75,10 +82,12 @@ def build_dispatcher(
     config: Config,
     sessions: async_sessionmaker[AsyncSession],
     extra_coordinators: set[tuple[Platform, str]] | None = None,
+    readers: async_sessionmaker[AsyncSession] | None = None,
 ) -> Dispatcher:
     """Return a dispatcher with every handler router included."""
     dispatcher = Dispatcher(
         sessions,
+        readers=readers,
         network=config.network.name,
         language=config.network.language,
         timezone=config.network.zone,
@@ -94,11 +103,23 @@ def build_dispatcher(
 async def open_app(
     config: Config, extra_coordinators: set[tuple[Platform, str]] | None = None
 ) -> App:
-    """Open the database (creating a new one) and build the dispatcher."""
-    engine = await open_database(config.database.url)
+    """Open the database (creating a new one) and build the dispatcher.
+
+    The unit-of-work policy: each command begins as a reader, which never waits for a
+    writer; one that writes starts again from the beginning as a writer, and the writers
+    take turns on one connection that holds the write lock from its first statement.
+    """
+    busy_timeout = config.database.busy_timeout
+    engine, created = await open_new_or_existing(config.database.url, busy_timeout=busy_timeout)
+    readers = create_reader_engine(engine, busy_timeout=busy_timeout)
     sessions = session_factory(engine)
-    dispatcher = build_dispatcher(config, sessions, extra_coordinators)
-    return App(config, engine, sessions, dispatcher)
+    dispatcher = build_dispatcher(
+        config,
+        sessions,
+        extra_coordinators,
+        readers=session_factory(readers) if readers is not None else None,
+    )
+    return App(config, engine, sessions, dispatcher, created, readers)
 
 
 class SetupError(Exception):
@@ -107,6 +128,9 @@ class SetupError(Exception):
 
 def transports(app: App, secrets: Secrets) -> list[Transport]:
     """Return the transports whose secrets are set, wired to the app's dispatcher."""
+    problems = setup_problems(app.config, secrets)
+    if problems:
+        raise SetupError(problems[0])
     found: list[Transport] = []
     if secrets.telegram_token:
         found.append(_telegram(app, secrets.telegram_token, secrets.telegram_webhook_secret))
@@ -116,11 +140,12 @@ def transports(app: App, secrets: Secrets) -> list[Transport]:
 
 
 def _matrix(app: App, secrets: Secrets) -> MatrixTransport:
+    from bot.transports.matrix import MatrixSettings, MatrixTransport  # noqa: PLC0415
+
     section = app.config.matrix
-    if section.homeserver is None or section.user_id is None:
-        raise SetupError(
-            i18n._("Matrix needs matrix.homeserver and matrix.user_id in the configuration.")
-        )
+    # setup_problems refused a Matrix section without these.
+    assert section.homeserver is not None
+    assert section.user_id is not None
     settings = MatrixSettings(
         homeserver=str(section.homeserver).rstrip("/"),
         user_id=section.user_id,
@@ -137,11 +162,10 @@ def _matrix(app: App, secrets: Secrets) -> MatrixTransport:
 
 
 def _telegram(app: App, token: str, webhook_secret: str | None) -> TelegramTransport:
+    from bot.transports.telegram import TelegramSettings, TelegramTransport  # noqa: PLC0415
+    from bot.transports.telegram_pacing import Limits  # noqa: PLC0415
+
     section = app.config.telegram
-    if section.mode == "webhook" and not webhook_secret:
-        raise SetupError(
-            i18n._("Webhook mode needs a secret: set KLIMABOT_TELEGRAM_WEBHOOK_SECRET.")
-        )
     settings = TelegramSettings(
         token=token,
         base_url=str(section.base_url),
@@ -174,6 +198,8 @@ def _telegram(app: App, token: str, webhook_secret: str | None) -> TelegramTrans
 
 def telegram_menus(app: App) -> list[Menu]:
     """Return Telegram's command menus: per language, for private chats, groups, coordinators."""
+    from bot.transports.telegram import Menu  # noqa: PLC0415
+
     dispatcher = app.dispatcher
     menus = []
     for language in (None, *i18n.LANGUAGES):

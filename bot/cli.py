@@ -15,9 +15,20 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Protocol
 
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
+
 from bot import i18n, logs
 from bot.app import App, SetupError, delivery_worker, open_app, reminder_planner, transports
-from bot.config import Config, ConfigError, Secrets, load_config
+from bot.config import (
+    DEFAULT_PATH,
+    Config,
+    ConfigError,
+    SecretError,
+    Secrets,
+    load_config,
+    setup_problems,
+)
 from bot.core import Platform
 from bot.i18n import _
 from bot.transports import Transport
@@ -94,30 +105,40 @@ def _cli_language(config: Config | None) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one klimabot command and return the process's exit status."""
     args = _parser().parse_args(argv)
-    secrets = Secrets.from_environment()
-    logs.configure(
-        logging.INFO if args.command == "run" else logging.WARNING,
-        [
-            secrets.telegram_token,
-            secrets.telegram_webhook_secret,
-            secrets.matrix_access_token,
-            secrets.matrix_password,
-        ],
-    )
     path: Path | None = getattr(args, "config", None)
-    try:
-        with i18n.using(i18n.localizer(_cli_language(None), i18n.current().timezone)):
+    with i18n.using(i18n.localizer(_cli_language(None), i18n.current().timezone)):
+        try:
             config = load_config(path)
-    except ConfigError as error:
-        with i18n.using(i18n.localizer(_cli_language(None), i18n.current().timezone)):
+        except ConfigError as error:
             for problem in error.problems:
                 print(f"klimabot: {error.path}: {problem}", file=sys.stderr)
-        return 1
+            return 1
     with i18n.using(i18n.localizer(_cli_language(config), config.network.zone)):
         try:
-            return asyncio.run(_run_command(args, config))
-        except (Failure, db.DatabaseError) as error:
+            secrets = Secrets.from_environment()
+        except SecretError as error:
             print(f"klimabot: {error}", file=sys.stderr)
+            return 1
+        logs.configure(
+            logging.INFO if args.command == "run" else logging.WARNING,
+            [
+                secrets.telegram_token,
+                secrets.telegram_webhook_secret,
+                secrets.matrix_access_token,
+                secrets.matrix_password,
+            ],
+        )
+        try:
+            return asyncio.run(_run_command(args, config))
+        except Failure as error:
+            print(f"klimabot: {error}", file=sys.stderr)
+            return 1
+        except db.DatabaseError as error:
+            print(f"klimabot: {describe_database_error(error)}", file=sys.stderr)
+            return 1
+        except DBAPIError as error:  # e.g. still locked by another process after the wait
+            explained = db.explain(error, config.database.url)
+            print(f"klimabot: {describe_database_error(explained)}", file=sys.stderr)
             return 1
         except KeyboardInterrupt:
             return 130
@@ -125,9 +146,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 async def _run_command(args: argparse.Namespace, config: Config) -> int:
     if args.command == "check-config":
-        return _check_config(config)
+        return await _check_config(config, getattr(args, "config", None))
     if args.command == "db":
         return await _upgrade(config)
+    if args.command == "backup":
+        return await _backup(config, args.path)
+    if args.command == "run" and (problems := setup_problems(config, Secrets.from_environment())):
+        raise Failure(problems[0])  # before the database is opened or created
     extra = {(Platform.CONSOLE, "local")} if getattr(args, "role", "") == "coordinator" else set()
     app = await open_app(config, extra)
     try:
@@ -137,27 +162,58 @@ async def _run_command(args: argparse.Namespace, config: Config) -> int:
             return await _serve(app)
         if args.command == "import":
             return await _import(app, args.file)
-        if args.command == "export":
-            return await _export(app, args.file, args.force)
-        return await _backup(app, args.path)
+        return await _export(app, args.file, args.force)
     finally:
         await app.close()
 
 
-def _check_config(config: Config) -> int:
+def describe_database_error(error: db.DatabaseError) -> str:
+    """Return what is wrong with the database and what to do, translated."""
+    return error.message(_(db.MESSAGES[error.code]))
+
+
+async def _check_config(config: Config, path: Path | None) -> int:
     secrets = Secrets.from_environment()
-    print(_("The configuration is valid."))
-    print(_("Database: {url}").format(url=config.database.url))
+    if path is None and not DEFAULT_PATH.exists():
+        print(
+            _("No {file} here and no --config: the built-in defaults apply.").format(
+                file=DEFAULT_PATH
+            )
+        )
+    problems = setup_problems(config, secrets)
+    url = config.database.url
+    print(_("Database: {url}").format(url=make_url(url).render_as_string(hide_password=True)))
+    try:
+        state = await db.inspect_database(url)
+    except db.DatabaseError as error:
+        problems.append(describe_database_error(error))
+    else:
+        if state is None:
+            print(_("The database file does not exist yet; the first command creates it."))
+        elif state is db.SchemaState.EMPTY:
+            print(_("The database is empty; the first command creates its tables."))
+        elif state is db.SchemaState.CURRENT:
+            print(_("The database is ready."))
+        else:
+            code = "behind" if state is db.SchemaState.BEHIND else "unknown"
+            problems.append(_(db.MESSAGES[code]).format(database=db.shown(url)))
     telegram = _("on") if secrets.telegram_token else _("off (KLIMABOT_TELEGRAM_TOKEN not set)")
     matrix_on = secrets.matrix_access_token or secrets.matrix_password
     matrix = _("on") if matrix_on else _("off (KLIMABOT_MATRIX_ACCESS_TOKEN not set)")
     print(_("Telegram: {state}").format(state=telegram))
     print(_("Matrix: {state}").format(state=matrix))
+    for problem in problems:
+        print(f"klimabot: {problem}", file=sys.stderr)
+    if problems:
+        return 1
+    print(_("The configuration is valid."))
     return 0
 
 
 async def _upgrade(config: Config) -> int:
-    engine = db.create_engine(config.database.url)
+    url = config.database.url
+    db.prepare(url)
+    engine = db.create_engine(url, busy_timeout=config.database.busy_timeout)
     try:
         if await db.schema_state(engine) is db.SchemaState.UNKNOWN:
             raise Failure(_("The database was not created by Klimabot; nothing was changed."))
@@ -169,11 +225,12 @@ async def _upgrade(config: Config) -> int:
 
 
 async def _chat(app: App) -> int:
-    async with app.sessions() as session:
-        today = dt.datetime.now(app.config.network.zone).date()
-        if await load_demo(session, today, app.config.network.zone):
-            await session.commit()
-            print(_("A new database: the demo network is loaded."), file=sys.stderr)
+    if app.created:  # never into a database someone made for production
+        async with app.sessions() as session:
+            today = dt.datetime.now(app.config.network.zone).date()
+            if await load_demo(session, today, app.config.network.zone):
+                await session.commit()
+                print(_("A new database: the demo network is loaded."), file=sys.stderr)
     console = ConsoleTransport(app.dispatcher.handle, stdin=sys.stdin, stdout=sys.stdout)
     if console.interactive:
         print(_("Type /help to begin; Ctrl-D ends the chat."))
@@ -310,8 +367,9 @@ def describe_write_error(file: Path, error: OSError) -> str:
     return _("{file}: cannot be written ({error})").format(file=file, error=reason)
 
 
-async def _backup(app: App, path: Path) -> int:
-    await db.backup(app.engine, path)
+async def _backup(config: Config, path: Path) -> int:
+    # Whatever the schema's version: a backup comes before `klimabot db upgrade`.
+    await db.backup(config.database.url, path, busy_timeout=config.database.busy_timeout)
     print(_("Backup written to {path}.").format(path=path))
     return 0
 

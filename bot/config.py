@@ -22,11 +22,12 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from bot.core import QuietHours
 from bot.durations import format_minutes, parse_minutes
 from bot.i18n import N_, _
+from storage.db import DEFAULT_BUSY_TIMEOUT
 
 DEFAULT_PATH = Path("config.yaml")
 MATRIX_USER = re.compile(r"^@[^:\s]+:[^\s]+$")
@@ -79,6 +80,8 @@ class Database(_Section):
     """Where the data lives."""
 
     url: str = "sqlite+aiosqlite:///klimabot.db"
+    # Seconds a command that writes waits for another process's write lock (an import).
+    busy_timeout: float = Field(default=DEFAULT_BUSY_TIMEOUT, gt=0)
 
     @field_validator("url")
     @classmethod
@@ -89,8 +92,33 @@ class Database(_Section):
             raise ValueError(
                 N_("a database URL such as sqlite+aiosqlite:///klimabot.db")
             ) from error
-        if parsed.get_backend_name() == "sqlite" and parsed.get_driver_name() != "aiosqlite":
-            raise ValueError(N_("a SQLite URL with the async driver: sqlite+aiosqlite:///FILE"))
+        if parsed.get_backend_name() == "sqlite":
+            if parsed.get_driver_name() != "aiosqlite":
+                raise ValueError(
+                    N_("a SQLite URL with the async driver: sqlite+aiosqlite:///FILE")
+                )
+            if parsed.database in (None, "", ":memory:") or parsed.query.get("mode") == "memory":
+                raise ValueError(
+                    N_(
+                        "a database file such as sqlite+aiosqlite:///klimabot.db "
+                        "(an in-memory database loses everything when the command ends)"
+                    )
+                )
+            return url
+        try:
+            dialect = parsed.get_dialect()
+            dialect.import_dbapi()
+        except (NoSuchModuleError, ImportError) as error:
+            raise ValueError(
+                N_(
+                    "a database whose driver is installed: sqlite+aiosqlite:///FILE "
+                    "or postgresql+asyncpg://USER@HOST/DATABASE"
+                )
+            ) from error
+        if not dialect.is_async:
+            raise ValueError(
+                N_("an async driver, such as postgresql+asyncpg://USER@HOST/DATABASE")
+            )
         return url
 
 
@@ -205,6 +233,20 @@ class Config(_Section):
     matrix: Matrix = Matrix()
 
 
+SECRET_VARIABLES = {
+    "telegram_token": "KLIMABOT_TELEGRAM_TOKEN",
+    "telegram_webhook_secret": "KLIMABOT_TELEGRAM_WEBHOOK_SECRET",
+    "matrix_access_token": "KLIMABOT_MATRIX_ACCESS_TOKEN",
+    "matrix_password": "KLIMABOT_MATRIX_PASSWORD",
+}
+# The log replaces every occurrence of a secret; a shorter one would blank out common text.
+SECRET_MIN_LENGTH = 8
+
+
+class SecretError(Exception):
+    """A secret in the environment cannot be used; the message names the variable."""
+
+
 class Secrets(BaseModel):
     """What comes from the environment only, never from a file."""
 
@@ -217,30 +259,98 @@ class Secrets(BaseModel):
 
     @classmethod
     def from_environment(cls) -> Secrets:
-        """Read the secrets from KLIMABOT_* environment variables; empty means absent."""
-        return cls(
-            telegram_token=os.environ.get("KLIMABOT_TELEGRAM_TOKEN") or None,
-            telegram_webhook_secret=os.environ.get("KLIMABOT_TELEGRAM_WEBHOOK_SECRET") or None,
-            matrix_access_token=os.environ.get("KLIMABOT_MATRIX_ACCESS_TOKEN") or None,
-            matrix_password=os.environ.get("KLIMABOT_MATRIX_PASSWORD") or None,
+        """Read the secrets from KLIMABOT_* environment variables; empty means absent.
+
+        Refuse one too short to be hidden in the log without hiding ordinary text too.
+        """
+        values = {field: os.environ.get(name) or None for field, name in SECRET_VARIABLES.items()}
+        for field, value in values.items():
+            if value is not None and len(value) < SECRET_MIN_LENGTH:
+                raise SecretError(
+                    _(
+                        "{variable} is too short: a secret needs at least {minimum} "
+                        "characters, so that the log can hide it safely"
+                    ).format(variable=SECRET_VARIABLES[field], minimum=SECRET_MIN_LENGTH)
+                )
+        return cls(**values)
+
+
+def setup_problems(config: Config, secrets: Secrets) -> list[str]:
+    """Return what `klimabot run` would refuse about the platforms whose secrets are set."""
+    problems = []
+    telegram = config.telegram
+    if secrets.telegram_token and telegram.mode == "webhook":
+        if not secrets.telegram_webhook_secret:
+            problems.append(
+                _("Webhook mode needs a secret: set KLIMABOT_TELEGRAM_WEBHOOK_SECRET.")
+            )
+        official = telegram.base_url.host == "api.telegram.org"
+        if official and telegram.webhook_url and telegram.webhook_url.scheme != "https":
+            problems.append(
+                _(
+                    "telegram.webhook_url must be an https address: Telegram delivers "
+                    "webhooks over https only."
+                )
+            )
+    matrix = config.matrix
+    if (secrets.matrix_access_token or secrets.matrix_password) and (
+        matrix.homeserver is None or matrix.user_id is None
+    ):
+        problems.append(
+            _("Matrix needs matrix.homeserver and matrix.user_id in the configuration.")
         )
+    return problems
 
 
-# What is allowed, by pydantic error type; the rest fall back to pydantic's own words.
+# What is allowed, by pydantic error type; the placeholders come from the error's context.
 _ALLOWED = {
     "int_type": N_("a whole number"),
     "int_parsing": N_("a whole number"),
+    "int_parsing_size": N_("a whole number"),
     "int_from_float": N_("a whole number"),
+    "float_type": N_("a number such as 1.5"),
+    "float_parsing": N_("a number such as 1.5"),
+    "finite_number": N_("a number such as 1.5"),
+    "bool_type": N_("true or false"),
+    "bool_parsing": N_("true or false"),
+    "greater_than": N_("a number greater than {gt}"),
+    "greater_than_equal": N_("a number of at least {ge}"),
+    "less_than": N_("a number less than {lt}"),
+    "less_than_equal": N_("a number of at most {le}"),
     "string_type": N_("text"),
     "string_too_short": N_("text that is not empty"),
-    "string_too_long": N_("a shorter text"),
+    "string_too_long": N_("a text of at most {max_length} characters"),
     "list_type": N_("a list, such as [1, 2]"),
     "model_type": N_("a section with keys below it"),
+    "model_attributes_type": N_("a section with keys below it"),
     "dict_type": N_("a section with keys below it"),
+    "path_type": N_("the path of a folder or file"),
     "url_parsing": N_("an http(s) URL"),
     "url_scheme": N_("an http(s) URL"),
     "url_type": N_("an http(s) URL"),
+    "url_too_long": N_("a URL of at most {max_length} characters"),
 }
+_OTHERWISE = N_("a value of the kind the README describes for this key")
+
+
+def _allowed(kind: str, context: dict[str, object]) -> str:
+    # Numbers as the YAML file writes them (1.5, not the German 1,5).
+    values = {
+        name: f"{value:g}" if isinstance(value, float) else value
+        for name, value in context.items()
+    }
+    try:
+        return _(_ALLOWED[kind]).format(**values)
+    except (KeyError, IndexError):  # an unknown type, or a context without the value
+        return _(_OTHERWISE)
+
+
+def _choices(expected: str) -> str:
+    # pydantic joins the choices in English ("'a', 'b' or 'c'"); join them in ours.
+    items: list[str] = re.findall(r"'[^']*'", expected) or [expected]
+    if len(items) == 1:
+        return items[0]
+    return _("{choices} or {last}").format(choices=", ".join(items[:-1]), last=items[-1])
 
 
 def _describe(error: ErrorDetails) -> str:
@@ -252,19 +362,29 @@ def _describe(error: ErrorDetails) -> str:
         return _("{key}: missing").format(key=key)
     value = error.get("input")
     shown = repr(value) if not isinstance(value, dict | list) else type(value).__name__
+    if error["loc"] == ("database", "url") and isinstance(value, str):
+        shown = repr(_masked(value))
     context = error.get("ctx") or {}
     if kind == "literal_error":
-        allowed = _("one of {expected}").format(expected=context.get("expected", ""))
+        allowed = _("one of {expected}").format(expected=_choices(str(context.get("expected"))))
     elif kind == "value_error":
         allowed = _(str(context.get("error", error["msg"])))
         if isinstance(value, dict):
             # A rule about the section as a whole, not one value in it.
             return f"{key}: {allowed}"
     else:
-        allowed = _(_ALLOWED[kind]) if kind in _ALLOWED else error["msg"]
+        allowed = _allowed(kind, context)
     return _("{key}: {value} is not allowed; allowed is {allowed}").format(
         key=key, value=shown, allowed=allowed
     )
+
+
+def _masked(url: str) -> str:
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return url
+    return parsed.render_as_string(hide_password=True) if parsed.password else url
 
 
 def parse_config(text: str, path: Path) -> Config:

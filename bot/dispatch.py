@@ -18,6 +18,7 @@ from bot.core import Platform, QuietHours, Reply, Request, Role, UserError
 from bot.i18n import _
 from bot.markup import code, shorten
 from bot.routing import Command, Context, Router
+from storage.db import WriteNeeded
 from storage.members import member_for
 from storage.models import utcnow
 
@@ -47,8 +48,11 @@ class Dispatcher:
         clock: Callable[[], dt.datetime] = utcnow,
         quiet_hours: QuietHours | None = None,
         reminder_offsets: tuple[int, ...] = (),
+        readers: async_sessionmaker[AsyncSession] | None = None,
     ) -> None:
         self.sessions = sessions
+        # Units begin here when given, and move to `sessions` once they want to write.
+        self.readers = readers
         self.network = network
         self.language = language
         self.timezone = timezone
@@ -95,6 +99,12 @@ class Dispatcher:
         if verdict is Verdict.QUIET:
             return None
         try:
+            if self.readers is not None:
+                try:
+                    async with self.readers() as session:
+                        return await self._answer(session, request, command, verdict, wait)
+                except WriteNeeded:
+                    pass  # nothing was stored or sent: start again as a writer
             async with self.sessions() as session:
                 return await self._answer(session, request, command, verdict, wait)
         except Exception:
@@ -146,6 +156,8 @@ class Dispatcher:
         try:
             reply = await command.handler(request, context)
             await context.session.commit()
+        except WriteNeeded:
+            raise
         except UserError as error:
             await context.session.rollback()
             return _user_error(error, command)

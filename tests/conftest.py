@@ -12,7 +12,7 @@ from bot.app import build_dispatcher
 from bot.config import Config
 from bot.core import Platform
 from bot.dispatch import Dispatcher
-from storage.db import open_database, session_factory
+from storage.db import create_reader_engine, open_database, session_factory
 from tests.helpers import NOW, Chat
 
 pytest_plugins = ["tests.telegram_fixtures", "tests.matrix_fixtures"]
@@ -33,6 +33,15 @@ def sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 
 
 @pytest.fixture
+async def readers(engine: AsyncEngine) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """The session factory for units that only read, as the bot process has it."""
+    reader = create_reader_engine(engine)
+    assert reader is not None
+    yield session_factory(reader)
+    await reader.dispose()
+
+
+@pytest.fixture
 async def session(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
     """One session for arranging data and looking at what is stored."""
     async with sessions() as session:
@@ -40,12 +49,17 @@ async def session(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[A
 
 
 @pytest.fixture
-def dispatcher(sessions: async_sessionmaker[AsyncSession]) -> Dispatcher:
+def dispatcher(
+    sessions: async_sessionmaker[AsyncSession], readers: async_sessionmaker[AsyncSession]
+) -> Dispatcher:
     """A dispatcher wired like the bot's: every router, one console coordinator.
 
+    Units begin as readers and move to a writer when they write, as in the bot process.
     Its clock stands still at NOW unless a test moves it.
     """
-    dispatcher = build_dispatcher(Config(), sessions, {(Platform.CONSOLE, "coordinator")})
+    dispatcher = build_dispatcher(
+        Config(), sessions, {(Platform.CONSOLE, "coordinator")}, readers=readers
+    )
     dispatcher.clock = lambda: NOW
     return dispatcher
 
