@@ -261,6 +261,7 @@ def delivery_worker(app: App, running: Iterable[Transport]) -> DeliveryWorker:
         render,
         dispatcher.localizer,
         progress=progress,
+        readers=dispatcher.readers,
     )
 
 
@@ -272,4 +273,6 @@ def reminder_planner(app: App) -> ReminderPlanner:
         dt.timedelta(minutes=settings.catch_up_minutes),
         app.config.network.zone,
     )
-    return ReminderPlanner(app.sessions, rules, clock=app.dispatcher.clock)
+    return ReminderPlanner(
+        app.sessions, rules, clock=app.dispatcher.clock, readers=app.dispatcher.readers
+    )

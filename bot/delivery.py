@@ -38,6 +38,7 @@ from storage.outbox import (
     claim_due,
     finish,
     lease_owners,
+    next_due,
     pause_platform,
     paused_until,
     release_leases,
@@ -90,8 +91,11 @@ class DeliveryWorker:
         pace: Pace | None = None,
         clock: Callable[[], dt.datetime] = utcnow,
         owner: str | None = None,
+        readers: async_sessionmaker[AsyncSession] | None = None,
     ) -> None:
         self.sessions = sessions
+        # Units that only look take no write lock; those that change rows use ``sessions``.
+        self.readers = readers or sessions
         self.transports = transports
         self.render = render
         self.localizer = localizer
@@ -158,10 +162,13 @@ class DeliveryWorker:
     async def _claim(self, platform: Platform, limit: int) -> list[Claimed]:
         """Take up to ``limit`` due rows, unless the platform asked for a pause."""
         now = self.clock()
-        async with self.sessions() as session:
+        # Looking costs no write lock: an import holding it never stalls an idle worker.
+        async with self.readers() as session:
             paused = await paused_until(session, platform)
-            if paused is not None and paused > now:
-                return []
+            due = await next_due(session, platform)
+        if (paused is not None and paused > now) or due is None or due > now:
+            return []
+        async with self.sessions() as session:
             batch = await claim_due(
                 session, platform, self.owner, now, lease=self.pace.lease, limit=limit
             )
@@ -171,7 +178,7 @@ class DeliveryWorker:
     async def _pause_left(self, platform: Platform) -> float:
         """Return the seconds left of a pause the platform asked for (at most a minute)."""
         now = self.clock()
-        async with self.sessions() as session:
+        async with self.readers() as session:
             paused = await paused_until(session, platform)
         return min((paused - now).total_seconds(), 60.0) if paused and paused > now else 0.0
 
@@ -181,7 +188,7 @@ class DeliveryWorker:
         recipient = Recipient(Platform(row.platform), ChatId(row.chat_id))
         state, error, retry_at, counted = None, None, None, True
         try:
-            async with self.sessions() as session:
+            async with self.readers() as session:
                 with i18n.using(self.localizer(row.language)):
                     reply = await self.render(session, row)
             await transport.send(recipient, reply, key=f"delivery-{row.id}")
@@ -253,7 +260,7 @@ class DeliveryWorker:
     async def _keep_stored_pauses(self) -> None:
         """Hold each transport for what remains of a pause its platform asked for earlier."""
         now = self.clock()
-        async with self.sessions() as session:
+        async with self.readers() as session:
             for platform, transport in self.transports.items():
                 until = await paused_until(session, platform)
                 if until is not None and until > now:
@@ -263,7 +270,7 @@ class DeliveryWorker:
     async def _release_leases_of_the_dead(self) -> None:
         """Free rows that an earlier process on this host took and could not finish."""
         host = self.owner.rsplit(":", 1)[0]
-        async with self.sessions() as session:
+        async with self.readers() as session:
             dead = [
                 owner
                 for owner in await lease_owners(session)
@@ -271,6 +278,9 @@ class DeliveryWorker:
                 and owner.rsplit(":", 1)[0] == host
                 and not _alive(owner.rsplit(":", 1)[1])
             ]
+        if not dead:
+            return
+        async with self.sessions() as session:
             released = await release_leases(session, dead)
             await session.commit()
         if released:

@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from storage.db import WriteNeeded
 from storage.models import utcnow
 from storage.reminders import Planned, ReminderRules, plan_reminders
 
@@ -31,8 +32,11 @@ class ReminderPlanner:
         every: float = 10.0,
         horizon: dt.timedelta = dt.timedelta(minutes=1),
         clock: Callable[[], dt.datetime] = utcnow,
+        readers: async_sessionmaker[AsyncSession] | None = None,
     ) -> None:
         self.sessions = sessions
+        # Rounds that find nothing to queue take no write lock.
+        self.readers = readers or sessions
         self.rules = rules
         self.every = every
         self.horizon = horizon
@@ -40,10 +44,15 @@ class ReminderPlanner:
         self._stopping = asyncio.Event()
 
     async def plan_once(self) -> Planned:
-        """Queue what is due soon, in one unit of work."""
-        async with self.sessions() as session:
-            planned = await plan_reminders(session, self.clock(), self.horizon, self.rules)
-            await session.commit()
+        """Queue what is due soon, in one unit of work; looking alone takes no write lock."""
+        now = self.clock()
+        try:
+            async with self.readers() as session:
+                planned = await plan_reminders(session, now, self.horizon, self.rules)
+        except WriteNeeded:
+            async with self.sessions() as session:
+                planned = await plan_reminders(session, now, self.horizon, self.rules)
+                await session.commit()
         if planned.expired:
             logger.warning("%d reminders were missed for good (too late to send)", planned.expired)
         return planned

@@ -106,14 +106,15 @@ async def plan_reminders(
     # Reminders not sent yet for a start that has moved since are planned anew.
     starts = {meeting.id: meeting.starts_at for meeting in meetings}
     for moved_id, start in starts.items():
-        await session.execute(
-            delete(Delivery).where(
-                Delivery.meeting_id == moved_id,
-                Delivery.planned_start != start,
-                Delivery.state == DeliveryState.PENDING,
-                Delivery.lease_owner.is_(None),
-            )
+        moved = (
+            Delivery.meeting_id == moved_id,
+            Delivery.planned_start != start,
+            Delivery.state == DeliveryState.PENDING,
+            Delivery.lease_owner.is_(None),
         )
+        # Looked for first: a round that changes nothing writes nothing.
+        if await session.scalar(select(Delivery.id).where(*moved).limit(1)) is not None:
+            await session.execute(delete(Delivery).where(*moved))
     known: dict[tuple[int, int, int], list[tuple[dt.datetime, DeliveryState]]] = {}
     rows = await session.execute(
         select(
