@@ -17,8 +17,8 @@ from bot.app import App, SetupError, open_app, transports
 from bot.config import Config, ConfigError, Secrets, load_config
 from bot.core import Platform
 from bot.i18n import _
-from bot.transports import Transport
 from bot.transports.console import ConsoleTransport
+from bot.transports.reconnect import CannotServe
 from storage import db
 from storage.demo import load_demo
 from storage.exchange import (
@@ -94,6 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             secrets.telegram_webhook_secret,
             secrets.matrix_access_token,
             secrets.matrix_password,
+            secrets.matrix_pickle_key,
         ],
     )
     path: Path | None = getattr(args, "config", None)
@@ -190,20 +191,35 @@ async def _serve(app: App) -> int:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    started: list[Transport] = []
-    try:
-        async with app.serving():
-            for transport in running:
-                await transport.start()
-                started.append(transport)
-            print(_("Klimabot is running; stop it with Ctrl-C."), file=sys.stderr, flush=True)
-            await stop.wait()
-    finally:
-        for transport in reversed(started):
-            try:
-                await transport.stop()
-            except Exception:
-                logger.exception("stopping the %s transport failed", transport.platform)
+    async with app.serving():
+        # Each platform connects on its own, retrying while its server does not answer, so
+        # one that is down never keeps the others from serving.
+        starting = {asyncio.create_task(transport.start()): transport for transport in running}
+        stopping = asyncio.create_task(stop.wait())
+        try:
+            pending = set(starting)
+            while pending and not stop.is_set():
+                done, _pending = await asyncio.wait(
+                    {*pending, stopping}, return_when=asyncio.FIRST_COMPLETED
+                )
+                for task in done & pending:
+                    task.result()
+                pending -= done
+            if not stop.is_set():
+                print(_("Klimabot is running; stop it with Ctrl-C."), file=sys.stderr, flush=True)
+                await stop.wait()
+        except CannotServe as error:
+            raise Failure(str(error)) from error
+        finally:
+            stopping.cancel()
+            for task in starting:
+                task.cancel()
+            await asyncio.gather(stopping, *starting, return_exceptions=True)
+            for transport in reversed(running):
+                try:
+                    await transport.stop()
+                except Exception:
+                    logger.exception("stopping the %s transport failed", transport.platform)
     return 0
 
 

@@ -152,6 +152,7 @@ class Secrets(BaseModel):
     telegram_webhook_secret: str | None = Field(default=None, repr=False)
     matrix_access_token: str | None = Field(default=None, repr=False)
     matrix_password: str | None = Field(default=None, repr=False)
+    matrix_pickle_key: str | None = Field(default=None, repr=False)
 
     @classmethod
     def from_environment(cls) -> Secrets:
@@ -161,6 +162,7 @@ class Secrets(BaseModel):
             telegram_webhook_secret=os.environ.get("KLIMABOT_TELEGRAM_WEBHOOK_SECRET") or None,
             matrix_access_token=os.environ.get("KLIMABOT_MATRIX_ACCESS_TOKEN") or None,
             matrix_password=os.environ.get("KLIMABOT_MATRIX_PASSWORD") or None,
+            matrix_pickle_key=os.environ.get("KLIMABOT_MATRIX_PICKLE_KEY") or None,
         )
 
 
