@@ -17,7 +17,7 @@ from bot.app import App, SetupError, open_app, transports
 from bot.config import Config, ConfigError, Secrets, load_config
 from bot.core import Platform
 from bot.i18n import _
-from bot.transports.console import ConsoleTransport
+from bot.transports.console import ConsoleTransport, InputFailed
 from bot.transports.reconnect import CannotServe
 from storage import db
 from storage.demo import load_demo
@@ -32,6 +32,9 @@ from storage.exchange import (
 )
 
 logger = logging.getLogger(__name__)
+
+# The lines typed into `klimabot chat` in earlier chats, for the up arrow.
+HISTORY = Path("~/.klimabot_history")
 
 
 class Failure(Exception):
@@ -167,11 +170,16 @@ async def _chat(app: App) -> int:
         if await load_demo(session, today, app.config.network.zone):
             await session.commit()
             print(_("A new database: the demo network is loaded."), file=sys.stderr)
-    console = ConsoleTransport(app.dispatcher.handle, stdin=sys.stdin, stdout=sys.stdout)
+    console = ConsoleTransport(
+        app.dispatcher.handle, stdin=sys.stdin, stdout=sys.stdout, history=HISTORY.expanduser()
+    )
     if console.interactive:
         print(_("Type /help to begin; Ctrl-D ends the chat."))
     async with app.serving():
-        await console.start()
+        try:
+            await console.start()
+        except InputFailed as error:
+            raise Failure(_("The input cannot be read: {error}").format(error=error)) from error
     return 0
 
 
