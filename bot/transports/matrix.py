@@ -199,11 +199,25 @@ class MatrixTransport:
         client.add_event_handler(EventType.REACTION, self._spawning(self._on_reaction))
         # Every handler, mautrix's own too, is finished before the next sync: so nothing runs
         # unseen when the bot stops. Handlers that may take long hand their work to our tasks.
+        # A homeserver that goes away under a handler is told once, like a failed sync.
         every = [(EventType.ALL, client.global_event_handlers), *client.event_handlers.items()]
         for event_type, handlers in every:
             for handler, props in list(handlers.items()):
-                if not props.wait_sync:
-                    client.add_event_handler(event_type, handler, True, props.sync_stream)
+                client.remove_event_handler(event_type, handler)
+                client.add_event_handler(
+                    event_type, self._guarded(handler), True, props.sync_stream
+                )
+
+    def _guarded(self, handler: Callable[[Any], Awaitable[None]]) -> Callable[[Any], Any]:
+        async def guarded(event: Any) -> None:
+            try:
+                await handler(event)
+            except Exception as error:
+                if not _transient(error):
+                    raise
+                self._outage.failed(error)
+
+        return guarded
 
     async def _sync_forever(self, client: Client, filter_id: FilterID) -> None:
         """Sync until stopped; while the homeserver does not answer, retry with backoff."""
@@ -314,8 +328,11 @@ class MatrixTransport:
     async def _logged(self, work: Awaitable[None]) -> None:
         try:
             await work
-        except Exception:
-            logger.exception("Matrix: handling an event failed")
+        except Exception as error:
+            if _transient(error):
+                self._outage.failed(error)
+            else:
+                logger.exception("Matrix: handling an event failed")
 
     async def _on_member(self, event: StrippedStateEvent) -> None:
         client = self.client
@@ -413,8 +430,11 @@ class MatrixTransport:
             if reply is None or (request.is_group and reply.is_error):
                 return
             await self._deliver(room_id, reply, txn)
-        except Exception:
-            logger.exception("Matrix: answering in %s failed", room_id)
+        except Exception as error:
+            if _transient(error):
+                self._outage.failed(error)
+            else:
+                logger.exception("Matrix: answering in %s failed", room_id)
 
     async def _encrypted(self, room_id: RoomID) -> bool:
         """Tell whether a room is encrypted, asking the homeserver once per plain room."""

@@ -45,22 +45,21 @@ def prepare_store(folder: Path, provided: str | None) -> str:
     store, key_file = folder / STORE, folder / KEY_FILE
     saved = key_file.read_text(encoding="utf-8").strip() if key_file.exists() else None
     key = provided or saved or secrets.token_urlsafe(32)
+    current = _current_key(store, (key, saved, LEGACY_KEY)) if store.exists() else ""
+    if current is None:
+        raise CannotServe(
+            _(
+                "The Matrix crypto store {path} is encrypted with another key: set "
+                "KLIMABOT_MATRIX_PICKLE_KEY to the key it was created with."
+            ).format(path=store)
+        )
     if not provided and saved != key:
         # Kept before the store is re-encrypted with it, so a crash in between loses nothing.
         _write_owner_only(key_file, key)
-    if store.exists():
-        current = _current_key(store, (key, saved, LEGACY_KEY))
-        if current is None:
-            raise CannotServe(
-                _(
-                    "The Matrix crypto store {path} is encrypted with another key: set "
-                    "KLIMABOT_MATRIX_PICKLE_KEY to the key it was created with."
-                ).format(path=store)
-            )
-        if current and current != key:
-            _rekey(store, current, key)
-            logger.info("Matrix: the crypto store %s is encrypted with a new key", store)
-    else:
+    if current and current != key:
+        _rekey(store, current, key)
+        logger.info("Matrix: the crypto store %s is encrypted with a new key", store)
+    if not store.exists():
         os.close(os.open(store, os.O_CREAT | os.O_WRONLY, 0o600))
     for path in (store, *folder.glob(f"{STORE}-*"), folder / "session.json"):
         with contextlib.suppress(FileNotFoundError):

@@ -50,7 +50,7 @@ class Outage:
             return
         self.down = True
         logger.warning(
-            "%s: %s does not answer (%s); retrying, at least every %g s",
+            "%s: %s does not answer (%s); retrying, with waits of up to %g s",
             self.platform,
             self.server,
             reason,

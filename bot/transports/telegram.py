@@ -373,6 +373,10 @@ class TelegramTransport:
         return self._app.bot
 
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if isinstance(context.error, NetworkError) and not isinstance(context.error, BadRequest):
+            # The Bot API went away while answering: told once, not a traceback per update.
+            self._outage.failed(context.error)
+            return
         logger.error("Telegram: update failed", exc_info=context.error)
 
 
