@@ -171,7 +171,7 @@ async def _chat(app: App) -> int:
             await session.commit()
             print(_("A new database: the demo network is loaded."), file=sys.stderr)
     console = ConsoleTransport(
-        app.dispatcher.handle, stdin=sys.stdin, stdout=sys.stdout, history=HISTORY.expanduser()
+        app.dispatcher.handle, stdin=sys.stdin, stdout=sys.stdout, history=HISTORY
     )
     if console.interactive:
         print(_("Type /help to begin; Ctrl-D ends the chat."))
@@ -202,12 +202,12 @@ async def _serve(app: App) -> int:
     async with app.serving():
         # Each platform connects on its own, retrying while its server does not answer, so
         # one that is down never keeps the others from serving.
-        starting = {asyncio.create_task(transport.start()): transport for transport in running}
+        starting = [asyncio.create_task(transport.start()) for transport in running]
         stopping = asyncio.create_task(stop.wait())
         try:
             pending = set(starting)
             while pending and not stop.is_set():
-                done, _pending = await asyncio.wait(
+                done, _still = await asyncio.wait(
                     {*pending, stopping}, return_when=asyncio.FIRST_COMPLETED
                 )
                 for task in done & pending:

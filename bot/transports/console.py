@@ -136,11 +136,11 @@ class ConsoleTransport:
 
     async def send(self, recipient: Recipient, reply: Reply) -> None:
         """Print a reply as plain text, buttons as commands to type, files as saved paths."""
-        self.stdout.write(printable(self.render(reply)) + "\n\n")
+        self.stdout.write(self.render(reply) + "\n\n")
         self.stdout.flush()
 
     def render(self, reply: Reply) -> str:
-        """Return a reply as the console shows it."""
+        """Return a reply as the console shows it, with nothing that drives a terminal."""
         parts = [to_plain(reply.text)]
         hints = [
             f"  [{button.label}] {button.command_line}" for row in reply.buttons for button in row
@@ -153,7 +153,7 @@ class ConsoleTransport:
             path = folder / Path(attachment.filename).name
             path.write_bytes(attachment.data)
             parts.append(f"📎 {path}")
-        return "\n".join(parts)
+        return printable("\n".join(parts))
 
 
 def _line_editing(history: Path | None) -> Callable[[str], None] | None:
@@ -168,12 +168,13 @@ def _line_editing(history: Path | None) -> Callable[[str], None] | None:
     if history is None:
         return None
     try:
+        history = history.expanduser()
         os.close(os.open(history, os.O_CREAT | os.O_WRONLY, 0o600))
         history.chmod(0o600)
         readline.read_history_file(history)
         readline.set_history_length(HISTORY_LENGTH)
         readline.write_history_file(history)  # at most HISTORY_LENGTH lines stay
-    except OSError as error:
+    except (OSError, RuntimeError) as error:  # RuntimeError: no home folder to expand "~"
         logger.info("console: no history in %s (%s)", history, error)
         return None
 

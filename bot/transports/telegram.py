@@ -115,6 +115,7 @@ class TelegramTransport:
         self._waiting_menus: dict[int, list[Menu]] = {}
         self._app: Application[Any, Any, Any, Any, Any, Any] | None = None
         self._outage = Outage("Telegram", _server(settings.base_url), settings.backoff)
+        self._polling = PollingRequest(self._outage)
 
     # Lifecycle
 
@@ -150,7 +151,7 @@ class TelegramTransport:
             # A few kept-alive connections serve a burst better than many short-lived ones;
             # replies queue for them a while instead of failing after a second.
             .request(AiohttpRequest(8, pool_timeout=30.0))
-            .get_updates_request(PollingRequest(self._outage))
+            .get_updates_request(self._polling)
             .build()
         )
         app.add_handler(TypeHandler(Update, self._on_update))
@@ -160,6 +161,10 @@ class TelegramTransport:
     async def _connect(self, app: Application[Any, Any, Any, Any, Any, Any]) -> None:
         # Every step asks the Bot API; a failed attempt is repeated from the start.
         settings = self.settings
+        # Asked directly first: the send pacer would retry a Bot API that does not answer for
+        # seconds before the operator hears of it.
+        await self._polling.initialize()
+        await self._polling.post(f"{settings.base_url}{settings.token}/getMe")
         await app.initialize()
         self.username = app.bot.username or ""
         await self._set_menus()
@@ -196,6 +201,7 @@ class TelegramTransport:
             await app.stop()
         await app.shutdown()
         await app.bot.shutdown()  # also when initialize() never got through
+        await self._polling.shutdown()
 
     # Inbound
 

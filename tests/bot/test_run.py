@@ -254,3 +254,14 @@ async def test_a_refused_matrix_login_ends_the_run_with_one_line(
         f"klimabot: Der Homeserver {synapse.url} lehnt die Anmeldung des Bots ab:"
     ), "\n".join(bot.log)
     assert not lines_with(bot, "Traceback"), "\n".join(bot.log)
+
+
+async def test_sigterm_while_waiting_for_the_bot_api_at_start_ends_at_once(
+    tmp_path: Path, starting: list[asyncio.Task[None]]
+) -> None:
+    port = free_port()
+    bot = BotProcess(tmp_path, telegram_section(port), {"KLIMABOT_TELEGRAM_TOKEN": TOKEN})
+    starting.append(asyncio.create_task(bot.start()))
+    await logged(bot, f"Telegram: http://127.0.0.1:{port} does not answer")
+    assert await bot.stop() == 0
+    assert not lines_with(bot, "Traceback"), "\n".join(bot.log)
