@@ -239,9 +239,15 @@ class MatrixTransport:
             self._outage.recovered()
             delays = self.settings.backoff.delays()
             next_batch = data.get("next_batch")
-            await store.put_next_batch(next_batch)
+            try:
+                await store.put_next_batch(next_batch)
+                tasks = client.handle_sync(data)
+            except Exception:
+                # One sync that cannot be stored or read must not end the loop.
+                logger.exception("Matrix: handling a sync failed")
+                continue
             # Shielded: a stop waits for the events in hand instead of cutting them off.
-            self._handling = asyncio.gather(*client.handle_sync(data), return_exceptions=True)
+            self._handling = asyncio.gather(*tasks, return_exceptions=True)
             await asyncio.shield(self._handling)
 
     async def stop(self) -> None:

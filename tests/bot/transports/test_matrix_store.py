@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import stat
 from pathlib import Path
 
 import pytest
 from mautrix.crypto import InboundGroupSession, OlmAccount, OutboundGroupSession, PgCryptoStore
-from mautrix.types import IdentityKey, RoomID, SessionID
+from mautrix.types import IdentityKey, RoomID, SessionID, UserID
 from mautrix.util.async_db import Database
 
-from bot.transports.matrix_store import KEY_FILE, LEGACY_KEY, STORE, prepare_store
+from bot.transports.matrix_store import KEY_FILE, LEGACY_KEY, STORE, _rekey, prepare_store
 from bot.transports.reconnect import CannotServe
+from tests.bot_process import BotProcess
+from tests.matrix_fixtures import MakeAccount, MakeMember
+from tests.synapse import Synapse
 
 ACCOUNT = "@klimabot:localhost"
 ROOM = RoomID("!room:localhost")
@@ -106,3 +110,41 @@ async def test_a_store_whose_key_is_lost_is_refused_with_the_remedy(
     with pytest.raises(CannotServe, match="KLIMABOT_MATRIX_PICKLE_KEY"):
         prepare_store(folder, None)  # nor does it make a new key over the store
     await readable_with(folder, "the operator's secret", account, session)
+
+
+async def test_the_bot_keeps_its_device_when_its_old_store_is_re_encrypted(
+    tmp_path: Path,
+    synapse: Synapse,
+    make_matrix_account: MakeAccount,
+    make_matrix_member: MakeMember,
+) -> None:
+    account = await make_matrix_account("klimabot")
+    folder = tmp_path / "matrix-data"
+    bot = BotProcess(
+        tmp_path,
+        f'matrix:\n  homeserver: {synapse.url}\n  user_id: "{account.user_id}"\n'
+        f"  data_dir: {folder}\n",
+        {"KLIMABOT_MATRIX_PASSWORD": account.password},
+    )
+    await bot.start()
+    anna = await make_matrix_member("anna")
+    room = await anna.create_dm(account.user_id)
+    await anna.wait_joined(room, account.user_id, within=20)
+    await anna.next_message(room, sender=account.user_id, within=20)
+    assert await bot.stop() == 0
+    device = json.loads((folder / "session.json").read_text(encoding="utf-8"))["device_id"]
+    # As an earlier version left it: the built-in key, no key file.
+    _rekey(folder / STORE, (folder / KEY_FILE).read_text(encoding="utf-8"), LEGACY_KEY)
+    (folder / KEY_FILE).unlink()
+
+    await bot.start()
+    await anna.send_text(room, "!help")
+    answer = await anna.next_message(room, sender=account.user_id, within=20)
+    assert answer.body.startswith("Was ich kann")
+    assert answer.encrypted
+    assert await bot.stop() == 0
+    assert json.loads((folder / "session.json").read_text(encoding="utf-8"))["device_id"] == device
+    assert (folder / KEY_FILE).read_text(encoding="utf-8") != LEGACY_KEY
+    assert mode(folder / KEY_FILE) == 0o600
+    keys = await anna.client.query_keys([UserID(account.user_id)])
+    assert list(keys.device_keys[UserID(account.user_id)]) == [device]
