@@ -115,7 +115,7 @@ class TelegramTransport:
         self._waiting_menus: dict[int, list[Menu]] = {}
         self._app: Application[Any, Any, Any, Any, Any, Any] | None = None
         self._outage = Outage("Telegram", _server(settings.base_url), settings.backoff)
-        self._polling = PollingRequest(self._outage)
+        self._polling = WatchedRequest(self._outage, 1)
 
     # Lifecycle
 
@@ -150,7 +150,7 @@ class TelegramTransport:
             .concurrent_updates(settings.concurrent_updates)
             # A few kept-alive connections serve a burst better than many short-lived ones;
             # replies queue for them a while instead of failing after a second.
-            .request(AiohttpRequest(8, pool_timeout=30.0))
+            .request(WatchedRequest(self._outage, 8, pool_timeout=30.0))
             .get_updates_request(self._polling)
             .build()
         )
@@ -180,7 +180,7 @@ class TelegramTransport:
             )
         else:
             # python-telegram-bot retries a failed poll by itself (waits growing to 30 s);
-            # PollingRequest tells the operator when the Bot API goes and comes back.
+            # WatchedRequest tells the operator when the Bot API goes and comes back.
             await app.updater.start_polling(
                 timeout=settings.poll_timeout,
                 allowed_updates=UPDATES,
@@ -386,13 +386,13 @@ class TelegramTransport:
         logger.error("Telegram: update failed", exc_info=context.error)
 
 
-class PollingRequest(AiohttpRequest):
-    """The long-poll connection, which notices when the Bot API stops and starts answering."""
+class WatchedRequest(AiohttpRequest):
+    """Bot API requests that notice when the Bot API stops and starts answering."""
 
     __slots__ = ("_outage",)
 
-    def __init__(self, outage: Outage) -> None:
-        super().__init__(1)
+    def __init__(self, outage: Outage, connection_pool_size: int, **timeouts: float) -> None:
+        super().__init__(connection_pool_size, **timeouts)
         self._outage = outage
 
     async def do_request(  # noqa: PLR0917 (the signature is BaseRequest's)
@@ -433,7 +433,7 @@ def _transient(error: BaseException) -> bool:
 
 
 def _polling_failed(error: TelegramError) -> None:
-    # Network failures are told by PollingRequest, once per outage; anything else is news.
+    # Network failures are told by WatchedRequest, once per outage; anything else is news.
     if not _transient(error):
         logger.warning("Telegram: fetching updates failed: %s", error)
 
