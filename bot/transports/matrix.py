@@ -252,13 +252,14 @@ class MatrixTransport:
 
     async def stop(self) -> None:
         """Stop syncing, finish the events in hand, and close the stores."""
-        client, self.client = self.client, None
+        client = self.client
         sync, self._sync = self._sync, None
         if sync is not None:
             sync.cancel()
             await asyncio.gather(sync, return_exceptions=True)
         if client is not None:
-            await self._finish_handlers()
+            await self._finish_handlers()  # they still answer, so the client stays meanwhile
+            self.client = None
             await client.api.session.close()
         for database in reversed(self._databases):
             await database.stop()
