@@ -152,6 +152,7 @@ def _matrix(app: App, secrets: Secrets) -> MatrixTransport:
         data_dir=section.data_dir,
         access_token=secrets.matrix_access_token,
         password=secrets.matrix_password,
+        pickle_key=secrets.matrix_pickle_key,
     )
     return MatrixTransport(
         app.dispatcher.handle,

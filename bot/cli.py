@@ -31,8 +31,8 @@ from bot.config import (
 )
 from bot.core import Platform
 from bot.i18n import _
-from bot.transports import Transport
-from bot.transports.console import ConsoleTransport
+from bot.transports.console import ConsoleTransport, InputFailed
+from bot.transports.reconnect import CannotServe
 from storage import db
 from storage.demo import load_demo
 from storage.exchange import (
@@ -50,6 +50,9 @@ STOP_WITHIN = 30.0
 
 # An import this large reports its progress while writing.
 PROGRESS_FROM = 10_000
+
+# The lines typed into `klimabot chat` in earlier chats, for the up arrow.
+HISTORY = Path("~/.klimabot_history")
 
 
 class Failure(Exception):
@@ -126,6 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 secrets.telegram_webhook_secret,
                 secrets.matrix_access_token,
                 secrets.matrix_password,
+                secrets.matrix_pickle_key,
             ],
         )
         try:
@@ -231,12 +235,17 @@ async def _chat(app: App) -> int:
             if await load_demo(session, today, app.config.network.zone):
                 await session.commit()
                 print(_("A new database: the demo network is loaded."), file=sys.stderr)
-    console = ConsoleTransport(app.dispatcher.handle, stdin=sys.stdin, stdout=sys.stdout)
+    console = ConsoleTransport(
+        app.dispatcher.handle, stdin=sys.stdin, stdout=sys.stdout, history=HISTORY
+    )
     if console.interactive:
         print(_("Type /help to begin; Ctrl-D ends the chat."))
     worker = delivery_worker(app, [console])
     async with _working(worker, reminder_planner(app)):
-        await console.start()
+        try:
+            await console.start()
+        except InputFailed as error:
+            raise Failure(_("The input cannot be read: {error}").format(error=error)) from error
         # What the chat queued for the console (an announcement to oneself) is shown first.
         await worker.send_due()
     return 0
@@ -281,16 +290,32 @@ async def _serve(app: App) -> int:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    started: list[Transport] = []
+    # Each platform connects on its own, retrying while its server does not answer, so
+    # one that is down never keeps the others from serving.
+    starting = [asyncio.create_task(transport.start()) for transport in running]
+    stopping = asyncio.create_task(stop.wait())
     try:
-        for transport in running:
-            await transport.start()
-            started.append(transport)
-        async with _working(delivery_worker(app, started), reminder_planner(app)):
-            print(_("Klimabot is running; stop it with Ctrl-C."), file=sys.stderr, flush=True)
-            await stop.wait()
+        pending = set(starting)
+        while pending and not stop.is_set():
+            done, _still = await asyncio.wait(
+                {*pending, stopping}, return_when=asyncio.FIRST_COMPLETED
+            )
+            for task in done & pending:
+                task.result()
+            pending -= done
+        if not stop.is_set():
+            # Pushes start once every platform serves; until then they wait in the outbox.
+            async with _working(delivery_worker(app, running), reminder_planner(app)):
+                print(_("Klimabot is running; stop it with Ctrl-C."), file=sys.stderr, flush=True)
+                await stop.wait()
+    except CannotServe as error:
+        raise Failure(str(error)) from error
     finally:
-        for transport in reversed(started):
+        stopping.cancel()
+        for task in starting:
+            task.cancel()
+        await asyncio.gather(stopping, *starting, return_exceptions=True)
+        for transport in reversed(running):
             try:
                 await transport.stop()
             except Exception:

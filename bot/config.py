@@ -238,6 +238,7 @@ SECRET_VARIABLES = {
     "telegram_webhook_secret": "KLIMABOT_TELEGRAM_WEBHOOK_SECRET",
     "matrix_access_token": "KLIMABOT_MATRIX_ACCESS_TOKEN",
     "matrix_password": "KLIMABOT_MATRIX_PASSWORD",
+    "matrix_pickle_key": "KLIMABOT_MATRIX_PICKLE_KEY",
 }
 # The log replaces every occurrence of a secret; a shorter one would blank out common text.
 SECRET_MIN_LENGTH = 8
@@ -256,6 +257,7 @@ class Secrets(BaseModel):
     telegram_webhook_secret: str | None = Field(default=None, repr=False)
     matrix_access_token: str | None = Field(default=None, repr=False)
     matrix_password: str | None = Field(default=None, repr=False)
+    matrix_pickle_key: str | None = Field(default=None, repr=False)
 
     @classmethod
     def from_environment(cls) -> Secrets:

@@ -891,14 +891,16 @@ class TelegramPeer:
         await peer.serve()
         return peer
 
-    async def serve(self) -> None:
-        """Start serving on a free port of 127.0.0.1."""
+    async def serve(self, port: int = 0) -> None:
+        """Start serving on 127.0.0.1: on a free port, or again on ``port`` after a stop."""
+        self._stopping = False
         app = web.Application(client_max_size=MAX_UPLOAD + 2**20)
         app.router.add_route("*", "/{tail:.*}", self._route)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
         await self._runner.setup()
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", port))
         await web.SockSite(self._runner, sock).start()
         self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
         self._session = aiohttp.ClientSession()

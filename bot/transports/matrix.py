@@ -9,10 +9,11 @@ import re
 import time
 import unicodedata
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from aiohttp import ClientError
 from markupsafe import escape
 from mautrix.client import Client, SyncStream
 from mautrix.client.encryption_manager import DecryptionDispatcher
@@ -20,11 +21,13 @@ from mautrix.crypto import OlmMachine, PgCryptoStateStore, PgCryptoStore
 from mautrix.crypto.attachments import encrypt_attachment
 from mautrix.errors import (
     DecryptionError,
+    MatrixConnectionError,
     MatrixError,
     MatrixRequestError,
     MForbidden,
     MNotFound,
     MUnknown,
+    MUnknownToken,
     SessionNotFound,
 )
 from mautrix.types import (
@@ -33,6 +36,7 @@ from mautrix.types import (
     EventType,
     FileInfo,
     Filter,
+    FilterID,
     Format,
     MediaMessageEventContent,
     Membership,
@@ -48,7 +52,6 @@ from mautrix.types import (
     TextMessageEventContent,
     UserID,
 )
-from mautrix.util import background_task
 from mautrix.util.async_db import Database
 
 from bot.core import (
@@ -66,9 +69,12 @@ from bot.core import (
     UserId,
     parse_action,
 )
+from bot.i18n import _
 from bot.markup import split_markup, to_plain
 from bot.transports import RequestHandler
 from bot.transports.matrix_api import DEFAULT_WAIT_MS, PacedHTTPAPI
+from bot.transports.matrix_store import STORE, prepare_store
+from bot.transports.reconnect import Backoff, CannotServe, Outage, keep_trying
 
 logger = logging.getLogger(__name__)
 
@@ -76,8 +82,8 @@ logger = logging.getLogger(__name__)
 BUTTONS_KEY = "org.klimabot.buttons"
 TEXT_LIMIT = 30_000  # well below Matrix's 64 KiB event limit, HTML included
 COMMAND = re.compile(r"^[!/](?P<name>[^\s@:]+)(?:\s+(?P<args>.*))?$", re.DOTALL)
-PICKLE_KEY = "klimabot-olm-pickles"
 KEY_WAIT = 10.0  # seconds to wait for a megolm key that is still on its way
+SYNC_WAIT_MS = 30_000  # how long the homeserver may hold a sync open when nothing happens
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +96,10 @@ class MatrixSettings:
     access_token: str | None = None
     password: str | None = None
     device_name: str = "Klimabot"
+    # The crypto store's key; None: one generated once and kept in data_dir.
+    pickle_key: str | None = field(default=None, repr=False)
+    # Waits between attempts to reach the homeserver, at start and when it goes away.
+    backoff: Backoff = field(default_factory=Backoff)
 
 
 class MatrixTransport:
@@ -111,8 +121,10 @@ class MatrixTransport:
         self.unreachable = unreachable
         self.client: Client | None = None
         self._databases: list[Database] = []
-        self._sync: asyncio.Future[None] | None = None
+        self._sync: asyncio.Task[None] | None = None
+        self._handling: asyncio.Future[Any] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._outage = Outage("Matrix", settings.homeserver, settings.backoff)
         self._history_before = 0
         self._invites: set[RoomID] = set()
         self._plain_rooms: set[RoomID] = set()
@@ -120,16 +132,31 @@ class MatrixTransport:
     # Lifecycle
 
     async def start(self) -> None:
-        """Log in (once), load the device keys, and begin syncing."""
+        """Log in (once), load the device keys, and begin syncing.
+
+        While the homeserver does not answer, try again with growing waits; return once
+        syncing.
+        """
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop()
+            raise
+        assert self.client is not None
+        logger.info(
+            "Matrix: serving as %s (device %s)", self.settings.user_id, self.client.device_id
+        )
+
+    async def _start(self) -> None:
         settings = self.settings
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        pickle_key = await asyncio.to_thread(prepare_store, settings.data_dir, settings.pickle_key)
         # One SQLite file for both stores: mautrix hands a connection down the call chain,
         # and a store must never receive the other one's connection to another file.
         state_db = await self._database(PgCryptoStateStore.upgrade_table)
         crypto_db = await self._database(PgCryptoStore.upgrade_table, shared=state_db)
         state_store = PgCryptoStateStore(state_db)
-        crypto_store = PgCryptoStore(settings.user_id, PICKLE_KEY, crypto_db)
-        token, device_id = await self._session()
+        crypto_store = PgCryptoStore(settings.user_id, pickle_key, crypto_db)
+        token, device_id = await self._reach(self._session)
         api = PacedHTTPAPI(settings.homeserver, token)
         client = Client(
             mxid=UserID(settings.user_id),
@@ -138,32 +165,104 @@ class MatrixTransport:
             state_store=state_store,
             sync_store=crypto_store,
         )
+        self.client = client
         crypto = OlmMachine(client, crypto_store, state_store)
         client.crypto = crypto
         client.remove_dispatcher(DecryptionDispatcher)
-        client.add_dispatcher(PatientDecryption)
         await crypto.load()
-        if crypto.account is None or not crypto.account.shared:
-            await crypto.share_keys()
         # The very first sync hands over the rooms' history, which is not for us to answer;
         # later starts continue from the stored sync token and miss nothing.
         self._history_before = (
             int(time.time() * 1000) if await crypto_store.get_next_batch() is None else 0
         )
-        client.add_event_handler(EventType.ROOM_MEMBER, self._on_member)
-        client.add_event_handler(EventType.ROOM_MESSAGE, self._on_message)
-        client.add_event_handler(EventType.REACTION, self._on_reaction)
-        self.client = client
-        self._sync = client.start(_sync_filter())
-        logger.info("Matrix: serving as %s (device %s)", settings.user_id, device_id)
+        self._add_handlers(client)
+        filter_id = await self._reach(lambda: self._prepare(client))
+        self._sync = asyncio.create_task(self._sync_forever(client, filter_id))
+
+    async def _prepare(self, client: Client) -> FilterID:
+        crypto = client.crypto
+        assert crypto is not None
+        if crypto.account is None or not crypto.account.shared:
+            await crypto.share_keys()
+        return await client.create_filter(_sync_filter())
+
+    async def _reach(self, attempt: Callable[[], Awaitable[Any]]) -> Any:
+        try:
+            return await keep_trying(attempt, self._outage, _transient)
+        except (MForbidden, MUnknownToken) as error:
+            raise CannotServe(
+                _("The homeserver {server} refuses the bot's login: {error}").format(
+                    server=self.settings.homeserver, error=error
+                )
+            ) from error
+
+    def _add_handlers(self, client: Client) -> None:
+        decryption = PatientDecryption(client)
+        client.add_event_handler(EventType.ROOM_ENCRYPTED, self._spawning(decryption.handle))
+        client.add_event_handler(EventType.ROOM_MEMBER, self._spawning(self._on_member))
+        client.add_event_handler(EventType.ROOM_MESSAGE, self._spawning(self._on_message))
+        client.add_event_handler(EventType.REACTION, self._spawning(self._on_reaction))
+        # Every handler, mautrix's own too, is finished before the next sync: so nothing runs
+        # unseen when the bot stops. Handlers that may take long hand their work to our tasks.
+        # A homeserver that goes away under a handler is told once, like a failed sync.
+        every = [(EventType.ALL, client.global_event_handlers), *client.event_handlers.items()]
+        for event_type, handlers in every:
+            for handler, props in list(handlers.items()):
+                client.remove_event_handler(event_type, handler)
+                client.add_event_handler(
+                    event_type, self._guarded(handler), True, props.sync_stream
+                )
+
+    def _guarded(self, handler: Callable[[Any], Awaitable[None]]) -> Callable[[Any], Any]:
+        async def guarded(event: Any) -> None:
+            try:
+                await handler(event)
+            except Exception as error:
+                if not _transient(error):
+                    raise
+                self._outage.failed(error)
+
+        return guarded
+
+    async def _sync_forever(self, client: Client, filter_id: FilterID) -> None:
+        """Sync until stopped; while the homeserver does not answer, retry with backoff."""
+        store = client.sync_store
+        next_batch = await store.get_next_batch()
+        delays = self.settings.backoff.delays()
+        while True:
+            try:
+                data = await client.sync(
+                    since=next_batch, filter_id=filter_id, timeout=SYNC_WAIT_MS
+                )
+            except MUnknownToken:
+                logger.error("Matrix: the homeserver no longer accepts the bot's access token")
+                return
+            except Exception as error:
+                self._outage.failed(error)
+                await asyncio.sleep(next(delays))
+                continue
+            self._outage.recovered()
+            delays = self.settings.backoff.delays()
+            next_batch = data.get("next_batch")
+            try:
+                await store.put_next_batch(next_batch)
+                tasks = client.handle_sync(data)
+            except Exception:
+                # One sync that cannot be stored or read must not end the loop.
+                logger.exception("Matrix: handling a sync failed")
+                continue
+            # Shielded: a stop waits for the events in hand instead of cutting them off.
+            self._handling = asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.shield(self._handling)
 
     async def stop(self) -> None:
         """Stop syncing, finish the events in hand, and close the stores."""
         client = self.client
+        sync, self._sync = self._sync, None
+        if sync is not None:
+            sync.cancel()
+            await asyncio.gather(sync, return_exceptions=True)
         if client is not None:
-            client.stop()
-            if self._sync is not None:
-                await asyncio.gather(self._sync, return_exceptions=True)
             await self._finish_handlers()  # they still answer, so the client stays meanwhile
             self.client = None
             await client.api.session.close()
@@ -172,17 +271,19 @@ class MatrixTransport:
         self._databases.clear()
 
     async def _finish_handlers(self, within: float = 10.0) -> None:
-        # The last sync's events may still be decrypting (in mautrix's handler tasks) or
-        # being answered (in ours); the stores and the session must outlive them.
+        # The last sync's events may still be decrypting or being answered; the stores and
+        # the session must outlive them.
         deadline = time.monotonic() + within
+        if self._handling is not None:
+            await asyncio.wait([self._handling], timeout=within)
         while time.monotonic() < deadline:
-            pending = [t for t in (*self._tasks, *background_task._tasks) if not t.done()]
+            pending = [task for task in self._tasks if not task.done()]
             if not pending:
                 return
             await asyncio.wait(pending, timeout=deadline - time.monotonic())
 
     async def _database(self, upgrade_table: Any, shared: Database | None = None) -> Database:
-        path = self.settings.data_dir / "matrix.db"
+        path = self.settings.data_dir / STORE
         database = Database.create(f"sqlite:{path}", upgrade_table=upgrade_table)
         if shared is not None:
             database.override_pool(shared)
@@ -223,10 +324,27 @@ class MatrixTransport:
 
     # Inbound
 
+    def _spawning(self, handler: Callable[[Any], Awaitable[None]]) -> Callable[[Any], Any]:
+        """Wrap a handler so that it runs as one of our tasks, beside the sync loop."""
+
+        async def spawn(event: Any) -> None:
+            self._spawn(handler(event))
+
+        return spawn
+
     def _spawn(self, work: Awaitable[None]) -> None:
-        task = asyncio.ensure_future(work)
+        task = asyncio.ensure_future(self._logged(work))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    async def _logged(self, work: Awaitable[None]) -> None:
+        try:
+            await work
+        except Exception as error:
+            if _transient(error):
+                self._outage.failed(error)
+            else:
+                logger.exception("Matrix: handling an event failed")
 
     async def _on_member(self, event: StrippedStateEvent) -> None:
         client = self.client
@@ -271,7 +389,7 @@ class MatrixTransport:
         command = match["name"].lower() if match else ""
         args = (match["args"] or "").strip() if match else text.strip()
         request = self._request(event.room_id, event.sender, command, args, group=group)
-        self._spawn(self._answer(event.room_id, request, f"reply-{event.event_id}"))
+        await self._answer(event.room_id, request, f"reply-{event.event_id}")
 
     async def _on_reaction(self, event: ReactionEvent) -> None:
         client = self.client
@@ -297,7 +415,7 @@ class MatrixTransport:
             via_button=True,
             origin=MessageRef(relation.event_id),
         )
-        self._spawn(self._answer(event.room_id, request, f"press-{event.event_id}"))
+        await self._answer(event.room_id, request, f"press-{event.event_id}")
 
     def _request(
         self,
@@ -327,8 +445,11 @@ class MatrixTransport:
             if reply is None or (request.is_group and reply.is_error):
                 return
             await self._deliver(room_id, reply, txn)
-        except Exception:
-            logger.exception("Matrix: answering in %s failed", room_id)
+        except Exception as error:
+            if _transient(error):
+                self._outage.failed(error)
+            else:
+                logger.exception("Matrix: answering in %s failed", room_id)
 
     async def _encrypted(self, room_id: RoomID) -> bool:
         """Tell whether a room is encrypted, asking the homeserver once per plain room."""
@@ -496,6 +617,13 @@ class PatientDecryption(DecryptionDispatcher):
             return
         source: SyncStream = getattr(evt, "source", SyncStream.JOINED_ROOM)
         self.client.dispatch_event(decrypted, source)
+
+
+def _transient(error: BaseException) -> bool:
+    """Tell failures worth retrying (no connection, timeouts, 5xx) from refusals."""
+    if isinstance(error, MatrixRequestError):
+        return error.http_status >= 500
+    return isinstance(error, MatrixConnectionError | ClientError | TimeoutError)
 
 
 def _notice(

@@ -7,7 +7,7 @@ import logging
 from json import JSONDecodeError
 from typing import Any
 
-from aiohttp import ClientResponse, ContentTypeError
+from aiohttp import ClientResponse, ClientSession, ClientTimeout, ContentTypeError
 from mautrix.api import HTTPAPI, Method
 from mautrix.errors import make_request_error
 from yarl import URL
@@ -16,6 +16,9 @@ logger = logging.getLogger(__name__)
 
 RATE_LIMIT_RETRIES = 20
 DEFAULT_WAIT_MS = 1000
+# A homeserver that does not answer is noticed in seconds, not after aiohttp's five minutes;
+# reads wait longer than a sync is held open (30 s) when nothing happens.
+TIMEOUT = ClientTimeout(total=None, sock_connect=10, sock_read=90)
 
 
 class PacedHTTPAPI(HTTPAPI):
@@ -24,6 +27,10 @@ class PacedHTTPAPI(HTTPAPI):
     Retrying a send is safe: it repeats the same transaction id, so the homeserver stores
     the message once.
     """
+
+    def __init__(self, base_url: str, token: str = "") -> None:
+        session = ClientSession(timeout=TIMEOUT, headers={"User-Agent": self.default_ua})
+        super().__init__(base_url, token, client_session=session)
 
     async def _send(
         self,

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -23,8 +24,16 @@ from telegram import (
     Update,
 )
 from telegram.constants import ParseMode
-from telegram.error import BadRequest, Forbidden, RetryAfter
+from telegram.error import (
+    BadRequest,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+)
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
+from telegram.request import RequestData
 
 from bot.core import (
     Button,
@@ -41,8 +50,10 @@ from bot.core import (
     UserId,
     parse_action,
 )
+from bot.i18n import _
 from bot.markup import split_markup, to_plain, utf16_length
 from bot.transports import RequestHandler
+from bot.transports.reconnect import Backoff, CannotServe, Outage, keep_trying
 from bot.transports.telegram_http import AiohttpRequest
 from bot.transports.telegram_pacing import Limits, Priority, SendPacer, retry_seconds
 
@@ -54,6 +65,7 @@ ALERT_LIMIT = 200
 UPDATES = ["message", "edited_message", "callback_query"]
 # Telegram's stand-in sender for anonymous group admins: no person to answer.
 ANONYMOUS_ADMIN = 1087968824
+UPDATER_LOG = "telegram.ext.Updater"
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +90,8 @@ class TelegramSettings:
     port: int = 8443
     poll_timeout: int = 10
     concurrent_updates: int = 64
+    # Waits between attempts to reach the Bot API at start.
+    backoff: Backoff = field(default_factory=Backoff)
 
 
 class TelegramTransport:
@@ -106,11 +120,32 @@ class TelegramTransport:
         self._waiting_menus: dict[int, list[Menu]] = {}
         self._app: Application[Any, Any, Any, Any, Any, Any] | None = None
         self.pacer = SendPacer(limits)
+        self._outage = Outage("Telegram", _server(settings.base_url), settings.backoff)
+        self._polling = WatchedRequest(self._outage, 1)
 
     # Lifecycle
 
     async def start(self) -> None:
-        """Connect to the Bot API, set the command menus and begin receiving updates."""
+        """Connect to the Bot API, set the command menus and begin receiving updates.
+
+        While the Bot API does not answer, try again with growing waits; return once serving.
+        """
+        app = self._build()
+        self._app = app
+        try:
+            await keep_trying(lambda: self._connect(app), self._outage, _transient)
+            await app.start()
+        except InvalidToken as error:
+            await self.stop()
+            raise CannotServe(
+                _("Telegram refuses the bot's token (KLIMABOT_TELEGRAM_TOKEN).")
+            ) from error
+        except BaseException:
+            await self.stop()
+            raise
+        logger.info("Telegram: serving as @%s (%s)", self.username, self.settings.mode)
+
+    def _build(self) -> Application[Any, Any, Any, Any, Any, Any]:
         settings = self.settings
         # Opt in to what python-telegram-bot 23 does anyway: durations such as retry_after as
         # timedelta, without a deprecation warning each time Telegram answers 429. The
@@ -125,17 +160,24 @@ class TelegramTransport:
             .concurrent_updates(settings.concurrent_updates)
             # A few kept-alive connections serve a burst better than many short-lived ones;
             # replies queue for them a while instead of failing after a second.
-            .request(AiohttpRequest(8, pool_timeout=30.0))
-            .get_updates_request(AiohttpRequest(1))
+            .request(WatchedRequest(self._outage, 8, pool_timeout=30.0))
+            .get_updates_request(self._polling)
             .build()
         )
         app.add_handler(TypeHandler(Update, self._on_update))
         app.add_error_handler(self._on_error)
+        return app
+
+    async def _connect(self, app: Application[Any, Any, Any, Any, Any, Any]) -> None:
+        # Every step asks the Bot API; a failed attempt is repeated from the start.
+        settings = self.settings
+        # Asked directly first: the send pacer would retry a Bot API that does not answer for
+        # seconds before the operator hears of it.
+        await self._polling.initialize()
+        await self._polling.post(f"{settings.base_url}{settings.token}/getMe")
         await app.initialize()
-        self._app = app
         self.username = app.bot.username or ""
         await self._set_menus()
-        await app.start()
         assert app.updater is not None
         if settings.mode == "webhook":
             await app.updater.start_webhook(
@@ -147,8 +189,13 @@ class TelegramTransport:
                 allowed_updates=UPDATES,
             )
         else:
-            await app.updater.start_polling(timeout=settings.poll_timeout, allowed_updates=UPDATES)
-        logger.info("Telegram: serving as @%s (%s)", self.username, settings.mode)
+            # python-telegram-bot retries a failed poll by itself (waits growing to 30 s);
+            # WatchedRequest tells the operator when the Bot API goes and comes back.
+            await app.updater.start_polling(
+                timeout=settings.poll_timeout,
+                allowed_updates=UPDATES,
+                error_callback=_polling_failed,
+            )
 
     async def stop(self) -> None:
         """Stop receiving, finish the updates in hand, and disconnect."""
@@ -156,11 +203,16 @@ class TelegramTransport:
         if app is None:
             return
         if app.updater is not None and app.updater.running:
-            await app.updater.stop()
+            with _quiet(UPDATER_LOG, self._outage.down):
+                # Its last poll, which confirms the updates in hand, cannot reach a Bot API
+                # that is down; the updates come again after the next start.
+                await app.updater.stop()
         if app.running:
             await app.stop()  # the updates in hand are answered meanwhile
         self._app = None
         await app.shutdown()
+        await app.bot.shutdown()  # also when initialize() never got through
+        await self._polling.shutdown()
 
     # Inbound
 
@@ -365,6 +417,8 @@ class TelegramTransport:
 
     async def _set_menus(self, menus: Sequence[Menu] | None = None) -> None:
         bot = self._bot()
+        if menus is None:
+            self._waiting_menus.clear()
         for menu in self.menus if menus is None else menus:
             scope: BotCommandScope
             if menu.scope == "private":
@@ -390,7 +444,81 @@ class TelegramTransport:
         return self._app.bot
 
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if isinstance(context.error, NetworkError) and not isinstance(context.error, BadRequest):
+            # The Bot API went away while answering: told once, not a traceback per update.
+            self._outage.failed(context.error)
+            return
         logger.error("Telegram: update failed", exc_info=context.error)
+
+
+class WatchedRequest(AiohttpRequest):
+    """Bot API requests that notice when the Bot API stops and starts answering."""
+
+    __slots__ = ("_outage",)
+
+    def __init__(self, outage: Outage, connection_pool_size: int, **timeouts: float) -> None:
+        super().__init__(connection_pool_size, **timeouts)
+        self._outage = outage
+
+    async def do_request(  # noqa: PLR0917 (the signature is BaseRequest's)
+        self,
+        url: str,
+        method: str,
+        request_data: RequestData | None = None,
+        read_timeout: object = AiohttpRequest.DEFAULT_NONE,
+        write_timeout: object = AiohttpRequest.DEFAULT_NONE,
+        connect_timeout: object = AiohttpRequest.DEFAULT_NONE,
+        pool_timeout: object = AiohttpRequest.DEFAULT_NONE,
+    ) -> tuple[int, bytes]:
+        """Send one request, noting whether the Bot API answered."""
+        try:
+            status, body = await super().do_request(
+                url,
+                method,
+                request_data,
+                read_timeout,
+                write_timeout,
+                connect_timeout,
+                pool_timeout,
+            )
+        except NetworkError as error:
+            self._outage.failed(error)
+            raise
+        if status >= 500:
+            self._outage.failed(NetworkError(f"HTTP {status}"))
+        else:
+            self._outage.recovered()
+        return status, body
+
+
+def _transient(error: BaseException) -> bool:
+    """Tell failures worth retrying (no connection, timeouts, 5xx, 429) from refusals."""
+    network = isinstance(error, NetworkError) and not isinstance(error, BadRequest)
+    return network or isinstance(error, RetryAfter)
+
+
+def _polling_failed(error: TelegramError) -> None:
+    # Network failures are told by WatchedRequest, once per outage; anything else is news.
+    if not _transient(error):
+        logger.warning("Telegram: fetching updates failed: %s", error)
+
+
+@contextlib.contextmanager
+def _quiet(name: str, quiet: bool) -> Iterator[None]:
+    """Silence a logger below CRITICAL for a while, if ``quiet``."""
+    log = logging.getLogger(name)
+    level = log.level
+    if quiet:
+        log.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
+
+
+def _server(base_url: str) -> str:
+    parts = urlsplit(base_url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def _parse_command(text: str, username: str) -> tuple[str | None, str, bool]:
