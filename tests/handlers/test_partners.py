@@ -86,3 +86,16 @@ async def test_members_cannot_invite(member: Chat, sessions: Sessions) -> None:
         "/invite ist der Koordination des Netzwerks vorbehalten."
     )
     assert await stored(sessions, select(InviteCode.id)) == []
+
+
+@pytest.mark.parametrize(
+    "name", ["baeckerei", "Backerei", "BÄCKEREI", "Bäckereien", "hennes bäck"]
+)
+async def test_a_partner_is_found_as_people_type_german(member: Chat, name: str) -> None:
+    text = await member.send(f"/partner {name}")
+    assert text.startswith("Bäckerei Hennes GmbH\n")
+
+
+async def test_umlaut_spellings_find_a_partner_in_the_middle_of_a_word(member: Chat) -> None:
+    assert (await member.send("/partner brueckmann")).startswith("Metallbau Brückmann GmbH\n")
+    assert (await member.send("/partner Lorick")).startswith("Druckhaus Lörick KG\n")

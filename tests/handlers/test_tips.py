@@ -100,3 +100,33 @@ async def test_tips_in_english(member: Chat) -> None:
     text = await member.send("/tips Wärmepumpe")
     assert text.startswith("Tips for “Wärmepumpe” (1/1)")
     assert "Rheinhafen Logistik Terhorst GmbH · Heat · ≈ 18.5 t CO₂e/year" in text
+
+
+def _found(text: str) -> list[str]:
+    """Return the tip numbers a list shows, in order."""
+    return [word for word in text.split() if word.startswith("#") and word[1:].isdigit()]
+
+
+@pytest.mark.parametrize("query", ["Waermepumpe", "Warmepumpe", "Wärmepumpen", "WÄRMEPUMPEN"])
+async def test_german_spellings_and_plurals_find_what_the_word_finds(
+    member: Chat, query: str
+) -> None:
+    expected = _found(await member.send("/tips Wärmepumpe"))
+    assert len(expected) >= 3
+    text = await member.send(f"/tips {query}")
+    assert text.startswith(f"Tipps zu „{query}“ (1/")
+    assert _found(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("query", "title"),
+    [
+        ("rad", "Dienstfahrräder statt Dienstwagen"),
+        ("Leckage", "Druckluftleckagen beseitigt"),
+        ("Fahrräder", "Dienstfahrräder statt Dienstwagen"),
+    ],
+)
+async def test_a_word_finds_the_tips_with_it_inside_a_compound(
+    member: Chat, query: str, title: str
+) -> None:
+    assert title in await member.send(f"/tips {query}")
