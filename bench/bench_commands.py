@@ -34,7 +34,7 @@ from bot.markup import to_plain
 from storage.changes import Changes
 from storage.db import MIGRATIONS, open_database, session_factory
 from storage.models import Answer, Category, Identity, Meeting, Member, Partner, Rsvp, Tip
-from storage.search import compound_parts, fold, stem, stems
+from storage.search import compound_parts, fold, inner_forms, stem, stems
 from storage.tips import TipPage, search_tips, tips_in_category, top_tips
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -205,9 +205,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def found_in(word: str, text: str) -> bool:
     """Tell whether a tip search for the word finds the text, the way the index does."""
-    written, stemmed = fold(word), stem(word)
-    return any(token.startswith(stemmed) for token in stems(text)) or any(
-        part.startswith(written) or part == stemmed for part in compound_parts(text).split()
+    stemmed = stem(word)
+    prefixes, whole = inner_forms(fold(word), stemmed)
+    parts = compound_parts(text).split()
+    return (
+        any(token.startswith(stemmed) for token in stems(text))
+        or any(part.startswith(prefix) for part in parts for prefix in prefixes)
+        or any(part in whole for part in parts)
     )
 
 

@@ -139,7 +139,9 @@ class Dispatcher:
                     refusal = _(ROLE_REFUSALS[command.role]).format(command=f"/{command.name}")
                     return Reply(Markup.escape(refusal), is_error=True)
                 language = i18n.current().language
-                remembered = self._remembered_reply(request, command, language, role, now)
+                remembered = self._remembered_reply(
+                    request, command, language, role, member_id=member.id, now=now
+                )
                 if remembered is not None:
                     await session.commit()  # a new name, or reachable again
                     return remembered
@@ -149,11 +151,18 @@ class Dispatcher:
                 return await self._run(command, request, context)
 
     def _reply_key(
-        self, request: Request, command: Command, language: str, role: Role
+        self, request: Request, command: Command, language: str, role: Role, member_id: int
     ) -> ReplyKey | None:
         if len(request.args) > MAX_REMEMBERED_ARGS:
             return None
-        return ReplyKey(command.name, request.args.strip(), language, role, request.via_button)
+        return ReplyKey(
+            command.name,
+            request.args.strip(),
+            language,
+            role,
+            request.via_button,
+            member_id if command.per_member else None,
+        )
 
     def _remembered(self, request: Request, command: Command, now: dt.datetime) -> Reply | None:
         """Answer from memory: a known person asking what was answered the same for all."""
@@ -169,15 +178,24 @@ class Dispatcher:
         if command.role > role:
             return None
         language = self.localizer(person.language).language
-        return self._remembered_reply(request, command, language, role, now)
+        return self._remembered_reply(
+            request, command, language, role, member_id=person.member_id, now=now
+        )
 
     def _remembered_reply(
-        self, request: Request, command: Command, language: str, role: Role, now: dt.datetime
+        self,
+        request: Request,
+        command: Command,
+        language: str,
+        role: Role,
+        *,
+        member_id: int,
+        now: dt.datetime,
     ) -> Reply | None:
         """Return the reply given before to the same request in this language and role."""
         if self.memory is None or command.same_for_all is None:
             return None
-        key = self._reply_key(request, command, language, role)
+        key = self._reply_key(request, command, language, role, member_id)
         return None if key is None else self.memory.reply(key, command.same_for_all, now)
 
     async def _run(self, command: Command, request: Request, context: Context) -> Reply:
@@ -200,7 +218,9 @@ class Dispatcher:
                 is_error=True,
             )
         if self.memory is not None and stamp is not None and not reply.is_error:
-            key = self._reply_key(request, command, i18n.current().language, context.role)
+            key = self._reply_key(
+                request, command, i18n.current().language, context.role, context.member.id
+            )
             if key is not None:
                 self.memory.remember_reply(key, reply, stamp, context.now, context.lifetime.until)
         return reply
@@ -240,5 +260,5 @@ def _user_error(error: UserError, command: Command) -> Reply:
     message = Markup.escape(error.message)
     if not error.show_usage:
         return Reply(message, is_error=True)
-    usage = Markup(_("Usage: {usage}")).format(usage=code(_(command.usage)))
+    usage = Markup(_("Usage: {usage}")).format(usage=code(command.usage_line()))
     return Reply(message + Markup("\n") + usage, is_error=True)

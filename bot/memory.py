@@ -44,6 +44,8 @@ class ReplyKey:
     language: str
     role: Role
     via_button: bool
+    # Set for a reply that also shows the member's own rows (see Router.command).
+    member_id: int | None = None
 
 
 class _Entries(Generic[K, V]):

@@ -26,6 +26,9 @@ MAX_SEARCH_WORDS = 8
 # A compound part is at least three letters, and so is what comes before it.
 MIN_PART = 3
 MIN_LEAD = 2
+MIN_INNER_STEM = 5
+# The endings of German nouns and adjectives that the stemmer takes off.
+ENDINGS = ("", "e", "em", "en", "er", "ern", "es", "n", "s")
 _WORD = re.compile(r"[^\W_]+")
 # Snowball's stemmers keep state while they work: one per thread that stems.
 _stemmers = threading.local()
@@ -59,18 +62,26 @@ def index_words(text: str | None) -> str:
 def compound_parts(*texts: str | None) -> str:
     """Return the inner parts of the texts' words: each suffix that may be a compound's part.
 
-    Each suffix is there as written and as stemmed: "druckluftleckagen" gives
-    "uckluftleckagen" … "luftleckagen" … "leckagen" and "leckag" …, so that "Luft",
-    "Leckage" and "Leckagen" find it. A query word matches a part by its start as written
-    or by its whole stem; its stem alone would make "Kosten" (kost) find "Ökostrom".
+    "Druckluftleckagen" gives "uckluftleckagen" … "luftleckagen" … "leckagen" … "gen": a
+    query word is found inside the word by them as :func:`inner_forms` says.
     """
     words = {fold(word) for text in texts for word in _WORD.findall(text or "")}
-    parts = set()
-    for word in words:
-        for start in range(MIN_LEAD, len(word) - MIN_PART + 1):
-            parts.add(word[start:])
-            parts.add(stem(word[start:]))
+    parts = {word[start:] for word in words for start in range(MIN_LEAD, len(word) - MIN_PART + 1)}
     return " ".join(sorted(parts))
+
+
+def inner_forms(written: str, stemmed: str) -> tuple[list[str], list[str]]:
+    """Return how a query word is found inside a compound: (prefixes, whole parts).
+
+    A part that starts with the stem, so that "Wärmepumpen" finds "Luftwärmepumpe". But a
+    stem shorter than five letters says too little inside another word ("Kosten" as
+    "kost" would find "Ökostrom"): then a part that starts with the word as typed ("Luft"
+    in "Druckluftleckagen"), or that is the stem with an inflection ending and so ends
+    the compound ("Pumpen" in "Wärmepumpe", "Räder" in "Lastenrad").
+    """
+    if len(stemmed) >= MIN_INNER_STEM:
+        return [stemmed], []
+    return [written], [stemmed + ending for ending in ENDINGS]
 
 
 def search_words(query: str) -> list[str]:

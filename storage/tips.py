@@ -10,7 +10,7 @@ from sqlalchemy.orm import selectinload
 
 from storage.db import dialect_name
 from storage.models import Category, Tip
-from storage.search import MIN_PART, query_terms, search_words
+from storage.search import MIN_PART, inner_forms, query_terms, search_words
 
 RANK_BY_RELEVANCE_UP_TO = 5000
 # The index (migration 0006_german_search) holds visible tips only. A match in the title
@@ -116,7 +116,10 @@ def _anywhere(written: str, stem: str) -> str:
     # Two letters found inside any word would find nearly everything: those start a word.
     if len(stem) < MIN_PART:
         return starts
-    return f'({starts} OR parts : "{written}"* OR parts : "{stem}")'
+    prefixes, parts = inner_forms(written, stem)
+    inside = [f'parts : "{prefix}"*' for prefix in prefixes]
+    inside += [f'parts : "{part}"' for part in parts]
+    return f"({' OR '.join([starts, *inside])})"
 
 
 async def _ranked_ids(

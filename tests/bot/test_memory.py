@@ -41,31 +41,55 @@ async def meetings(sessions: Sessions) -> None:
         await session.commit()
 
 
+@pytest.fixture
+async def tips(sessions: Sessions) -> None:
+    async with sessions() as session:
+        partner = await add_partner(session)
+        await add_tip(session, partner, "LED-Hallenbeleuchtung", endorsements=3)
+        await session.commit()
+
+
 def people(dispatcher: Dispatcher, count: int) -> list[Chat]:
     return [Chat(dispatcher, f"person-{number}") for number in range(count)]
 
 
-@pytest.mark.usefixtures("meetings")
+@pytest.mark.usefixtures("tips")
 async def test_the_same_list_for_a_known_person_needs_no_database(
     dispatcher: Dispatcher, statements: list[str]
 ) -> None:
     first, second = people(dispatcher, 2)
-    answer = await first.send("/meetings")
+    answer = await first.send("/tips")
     await second.send("/help")  # the bot knows the second person from now on
     statements.clear()
-    assert await second.send("/meetings") == answer
+    assert await second.send("/tips") == answer
     assert statements == []
 
 
 @pytest.mark.usefixtures("meetings")
+async def test_the_meeting_list_with_one_s_own_answers_is_remembered_for_each_member(
+    dispatcher: Dispatcher, statements: list[str]
+) -> None:
+    first, second = people(dispatcher, 2)
+    await first.send("/rsvp 1 ja")
+    answer = await first.send("/meetings")
+    theirs = await second.send("/meetings")
+    assert "Ihre Antwort: zugesagt" in answer
+    assert "Ihre Antwort" not in theirs
+    statements.clear()
+    assert await first.send("/meetings") == answer
+    assert await second.send("/meetings") == theirs
+    assert statements == []
+
+
+@pytest.mark.usefixtures("tips")
 async def test_a_newcomer_gets_the_remembered_list_after_the_member_lookup(
     dispatcher: Dispatcher, statements: list[str], sessions: Sessions
 ) -> None:
     first, newcomer = people(dispatcher, 2)
-    answer = await first.send("/meetings")
+    answer = await first.send("/tips")
     statements.clear()
-    assert await newcomer.send("/meetings") == answer
-    assert not [statement for statement in statements if "meetings" in statement]
+    assert await newcomer.send("/tips") == answer
+    assert not [statement for statement in statements if "tips" in statement]
     assert await stored(sessions, select(Member.display_name).order_by(Member.id)) == [
         ("person-0",),
         ("person-1",),

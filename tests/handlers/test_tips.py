@@ -82,11 +82,11 @@ async def test_one_tip_in_full(member: Chat) -> None:
     [
         (
             "/tip",
-            "Die Nummer des Tipps muss eine Zahl sein, wie /tips sie zeigt.\nSo geht’s: /tip NR",
+            "Die Nummer des Tipps muss eine Zahl sein, wie /tips sie zeigt.\nSo geht’s: /tipp NR",
         ),
         (
             "/tip zwei",
-            "Die Nummer des Tipps muss eine Zahl sein, wie /tips sie zeigt.\nSo geht’s: /tip NR",
+            "Die Nummer des Tipps muss eine Zahl sein, wie /tips sie zeigt.\nSo geht’s: /tipp NR",
         ),
         ("/tip 4711", "Es gibt keinen Tipp #4711. /tips zeigt die Tipps."),
     ],
@@ -130,3 +130,12 @@ async def test_a_word_finds_the_tips_with_it_inside_a_compound(
     member: Chat, query: str, title: str
 ) -> None:
     assert title in await member.send(f"/tips {query}")
+
+
+async def test_a_page_past_the_end_shows_the_last_page(member: Chat) -> None:
+    last = await member.send("/tips #3")
+    assert last.startswith("Tipps aus dem Netzwerk (3/3)")
+    assert await member.send("/tips #4") == last
+    search = await member.send("/tipps Wärmepumpe #7")
+    assert search.startswith("Tipps zu „Wärmepumpe“ (1/1)")
+    assert "Luft-Wasser-Wärmepumpe ersetzt Gaskessel" in search

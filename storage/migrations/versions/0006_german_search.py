@@ -22,8 +22,7 @@ CREATE = """
 CREATE VIRTUAL TABLE tips_search USING fts5(
     title, text, parts,
     content='',
-    tokenize='unicode61 remove_diacritics 0',
-    prefix='3'
+    tokenize='unicode61 remove_diacritics 0'
 )
 """
 INDEXED = (
