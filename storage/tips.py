@@ -102,9 +102,8 @@ async def search_tips(
     return TipPage(await _tips_by_id(session, ids), total)
 
 
-# Words hold letters and digits only, so quoting them leaves no FTS5 syntax.
 def _match_whole(terms: list[tuple[str, str]]) -> str:
-    return " AND ".join(f'{{title text}} : "{stem}"' for _written, stem in terms)
+    return " AND ".join(f"{{title text}} : {_phrase(stem)}" for _written, stem in terms)
 
 
 def _match_anywhere(terms: list[tuple[str, str]]) -> str:
@@ -112,14 +111,19 @@ def _match_anywhere(terms: list[tuple[str, str]]) -> str:
 
 
 def _anywhere(written: str, stem: str) -> str:
-    starts = f'{{title text}} : "{stem}"*'
+    starts = f"{{title text}} : {_phrase(stem)}*"
     # Two letters found inside any word would find nearly everything: those start a word.
     if len(stem) < MIN_PART:
         return starts
     prefixes, parts = inner_forms(written, stem)
-    inside = [f'parts : "{prefix}"*' for prefix in prefixes]
-    inside += [f'parts : "{part}"' for part in parts]
+    inside = [f"parts : {_phrase(prefix)}*" for prefix in prefixes]
+    inside += [f"parts : {_phrase(part)}" for part in parts]
     return f"({' OR '.join([starts, *inside])})"
+
+
+def _phrase(word: str) -> str:
+    # Quoted, FTS5 syntax in a word (OR, NEAR, *) is just text.
+    return '"{}"'.format(word.replace('"', ""))
 
 
 async def _ranked_ids(
