@@ -208,7 +208,7 @@ def telegram_menus(app: App) -> list[Menu]:
 
             def entries(role: Role, *, group: bool = False) -> list[tuple[str, str]]:
                 return [
-                    (command.name, i18n._(command.help))
+                    (command.name_in(i18n.current().language), i18n._(command.help))
                     for command in dispatcher.commands_for(role)
                     if command.group or not group
                 ]

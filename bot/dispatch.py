@@ -218,5 +218,5 @@ def _user_error(error: UserError, command: Command) -> Reply:
     message = Markup.escape(error.message)
     if not error.show_usage:
         return Reply(message, is_error=True)
-    usage = Markup(_("Usage: {usage}")).format(usage=code(_(command.usage)))
+    usage = Markup(_("Usage: {usage}")).format(usage=code(command.usage_line()))
     return Reply(message + Markup("\n") + usage, is_error=True)

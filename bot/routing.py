@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Awaitable, Callable, Sequence
+import re
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot import i18n
 from bot.core import QuietHours, Reply, Request, Role
 from storage.models import Member
+
+# What Telegram accepts as a command name (and so what every platform gets).
+COMMAND_NAME = re.compile(r"[a-z0-9_]{1,32}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +45,21 @@ class Command:
     role: Role = Role.MEMBER
     aliases: tuple[str, ...] = ()
     group: bool = True
+    # (language, name) pairs: what menus and help call the command in that language.
+    names: tuple[tuple[str, str], ...] = ()
+
+    def name_in(self, language: str) -> str:
+        """Return the name menus and help use in a language (the command's own by default)."""
+        return dict(self.names).get(language, self.name)
+
+    def usage_line(self) -> str:
+        """Return the usage line in the current language, under the command's name there."""
+        usage = i18n._(self.usage)
+        local = self.name_in(i18n.current().language)
+        own = f"/{self.name}"
+        if local != self.name and (usage == own or usage.startswith(own + " ")):
+            return f"/{local}{usage.removeprefix(own)}"
+        return usage
 
 
 @dataclass(slots=True)
@@ -57,17 +77,37 @@ class Router:
         usage: str = "",
         role: Role = Role.MEMBER,
         aliases: tuple[str, ...] = (),
+        names: Mapping[str, str] | None = None,
         group: bool = True,
     ) -> Callable[[Handler], Handler]:
         """Register the decorated handler for ``/name``; help and usage are N_() marked.
 
+        ``names`` gives the command's name per language (``{"de": "treffen"}``): menus and
+        help show it to members of that language, and it answers like an alias for all.
+
         ``group=False`` keeps a personal command (such as /join) out of group chats unless
         it is addressed to the bot by name.
         """
+        local = tuple(sorted((names or {}).items()))
+        every_alias = tuple(dict.fromkeys((*aliases, *(alias for _, alias in local))))
+        for each in (name, *every_alias):
+            if not COMMAND_NAME.fullmatch(each):
+                raise ValueError(f"/{each}: a command name is 1 to 32 of a-z, 0-9 and _")
 
         def register(handler: Handler) -> Handler:
             usage_line = usage or f"/{name}"
-            self.commands.append(Command(name, handler, help, usage_line, role, aliases, group))
+            self.commands.append(
+                Command(
+                    name,
+                    handler,
+                    help,
+                    usage_line,
+                    role,
+                    every_alias,
+                    group,
+                    local,
+                )
+            )
             return handler
 
         return register

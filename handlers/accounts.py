@@ -17,6 +17,7 @@ router = Router("accounts")
     "link",
     help=N_("link your Telegram and Matrix accounts"),
     usage=N_("/link [CODE]"),
+    names={"de": "verbinden"},
     group=False,
 )
 async def link_accounts(request: Request, ctx: Context) -> Reply:

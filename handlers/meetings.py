@@ -15,6 +15,7 @@ from handlers.arguments import parse_id
 from handlers.paging import page_buttons, page_count, split_page
 from storage.meetings import (
     MeetingSummary,
+    UpcomingPage,
     answer_of,
     meeting_summary,
     set_answer,
@@ -24,6 +25,8 @@ from storage.models import Answer, Meeting
 
 router = Router("meetings")
 PAGE_SIZE = 5
+# How many meetings /meeting offers when it is sent without a number.
+CHOICES = 5
 ANSWER_WORDS = {Answer.YES: N_("yes"), Answer.NO: N_("no"), Answer.MAYBE: N_("maybe")}
 
 
@@ -31,17 +34,21 @@ ANSWER_WORDS = {Answer.YES: N_("yes"), Answer.NO: N_("no"), Answer.MAYBE: N_("ma
     "meetings",
     help=N_("upcoming network meetings"),
     usage=N_("/meetings"),
+    aliases=("termine",),
+    names={"de": "treffen"},
 )
 async def list_meetings(request: Request, ctx: Context) -> Reply:
-    """List the meetings that are not over yet, soonest first."""
+    """List the meetings that are not over yet, soonest first, with the member's answers."""
     _rest, page = split_page(request.args)
-    upcoming = await upcoming_meetings(
-        ctx.session, ctx.now, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE
-    )
-    summaries, total = upcoming.summaries, upcoming.total
-    if total == 0:
+    upcoming = await _upcoming_page(ctx, page)
+    if upcoming.total == 0:
         return Reply(Markup.escape(_("No meetings are planned at the moment.")))
-    pages = page_count(total, PAGE_SIZE)
+    # A page past the end shows the last one.
+    pages = page_count(upcoming.total, PAGE_SIZE)
+    page = min(page, pages)
+    if not upcoming.summaries:
+        upcoming = await _upcoming_page(ctx, page)
+    summaries = upcoming.summaries
     heading = bold(_("Upcoming meetings ({page}/{pages})").format(page=page, pages=pages))
     buttons = tuple(
         (
@@ -51,16 +58,31 @@ async def list_meetings(request: Request, ctx: Context) -> Reply:
         for s in summaries
     )
     paging = page_buttons("meetings", "", page, pages)
+    cards = (lines([_meeting_card(s), _own_answer(s.mine)]) for s in summaries)
     return Reply(
-        blocks([heading, *(_meeting_card(s) for s in summaries)]),
+        blocks([heading, *cards]),
         buttons + ((paging,) if paging else ()),
         edit_origin=request.via_button,
     )
 
 
-@router.command("meeting", help=N_("one meeting in full"), usage=N_("/meeting ID"))
+async def _upcoming_page(ctx: Context, page: int) -> UpcomingPage:
+    return await upcoming_meetings(
+        ctx.session,
+        ctx.now,
+        offset=(page - 1) * PAGE_SIZE,
+        limit=PAGE_SIZE,
+        member_id=ctx.member.id,
+    )
+
+
+@router.command(
+    "meeting", help=N_("one meeting in full"), usage=N_("/meeting ID"), names={"de": "termin"}
+)
 async def show_meeting(request: Request, ctx: Context) -> Reply:
     """Show one meeting with its agenda, the answers so far and the member's own."""
+    if not request.args.strip():
+        return await _choose_meeting(ctx)
     summary = await _summary(ctx, request.args)
     meeting = summary.meeting
     mine = await answer_of(ctx.session, meeting.id, ctx.member.id)
@@ -79,6 +101,7 @@ async def show_meeting(request: Request, ctx: Context) -> Reply:
     help=N_("answer whether you attend a meeting"),
     usage=N_("/rsvp ID yes|no|maybe"),
     aliases=("zusage",),
+    names={"de": "teilnehmen"},
 )
 async def answer_meeting(request: Request, ctx: Context) -> Reply:
     """Record whether the member attends a meeting."""
@@ -107,7 +130,7 @@ async def answer_meeting(request: Request, ctx: Context) -> Reply:
     "calendar",
     help=N_("calendar file of the upcoming meetings"),
     usage=N_("/calendar [ID]"),
-    aliases=("kalender",),
+    names={"de": "kalender"},
 )
 async def send_calendar(request: Request, ctx: Context) -> Reply:
     """Send an .ics file with one meeting or all upcoming ones."""
@@ -139,6 +162,28 @@ async def _summary(ctx: Context, arg: str) -> MeetingSummary:
             show_usage=False,
         )
     return summary
+
+
+async def _choose_meeting(ctx: Context) -> Reply:
+    """Ask which meeting: the next ones, each with a button to its details."""
+    upcoming = await upcoming_meetings(ctx.session, ctx.now, limit=CHOICES)
+    if not upcoming.summaries:
+        return Reply(Markup.escape(_("No meetings are planned at the moment.")))
+    entries = [
+        Markup("• {} {} – {}").format(
+            bold(s.meeting.title), code(f"#{s.meeting.id}"), format_when(s.meeting.starts_at)
+        )
+        for s in upcoming.summaries
+    ]
+    buttons = tuple(
+        (Button(_("Details #{id}").format(id=s.meeting.id), "meeting", str(s.meeting.id)),)
+        for s in upcoming.summaries
+    )
+    usage = next((c.usage_line() for c in ctx.commands if c.name == "meeting"), "/meeting")
+    question = Markup.escape(_("Which meeting? Send {usage} or press a button.")).format(
+        usage=code(usage)
+    )
+    return Reply(lines([question, *entries]), buttons)
 
 
 def _parse_answer(word: str) -> Answer:

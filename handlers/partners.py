@@ -21,6 +21,7 @@ PAGE_SIZE = 10
     "partners",
     help=N_("the network's partners"),
     usage=N_("/partners"),
+    names={"de": "klimapartner"},
 )
 async def show_partners(request: Request, ctx: Context) -> Reply:
     """List the partners in the order they joined."""
@@ -30,7 +31,13 @@ async def show_partners(request: Request, ctx: Context) -> Reply:
     )
     if total == 0:
         return Reply(Markup.escape(_("No partners are registered yet.")))
+    # A page past the end shows the last one.
     pages = page_count(total, PAGE_SIZE)
+    if not partners:
+        page = pages
+        partners, total = await list_partners(
+            ctx.session, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE
+        )
     heading = bold(
         _("Partners of {network} ({page}/{pages})").format(
             network=ctx.network, page=page, pages=pages
@@ -81,6 +88,7 @@ async def show_partner(request: Request, ctx: Context) -> Reply:
     "invite",
     help=N_("one-time invite code for a partner's people"),
     usage=N_("/invite PARTNER"),
+    names={"de": "einladen"},
     role=Role.COORDINATOR,
     group=False,
 )
@@ -106,6 +114,7 @@ async def invite_partner(request: Request, ctx: Context) -> Reply:
     "join",
     help=N_("link yourself to your partner organisation"),
     usage=N_("/join CODE"),
+    names={"de": "beitreten"},
     group=False,
 )
 async def join_partner(request: Request, ctx: Context) -> Reply:

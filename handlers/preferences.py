@@ -32,6 +32,7 @@ LANGUAGE_NAMES = {"de": "Deutsch", "en": "English"}
     "subscribe",
     help=N_("get announcements and reminders"),
     usage=N_("/subscribe [announcements|reminders|tips]"),
+    names={"de": "abonnieren"},
     group=False,
 )
 async def subscribe_topics(request: Request, ctx: Context) -> Reply:
@@ -45,6 +46,7 @@ async def subscribe_topics(request: Request, ctx: Context) -> Reply:
     "unsubscribe",
     help=N_("stop pushed messages"),
     usage=N_("/unsubscribe [announcements|reminders|tips]"),
+    names={"de": "abbestellen"},
     group=False,
 )
 async def unsubscribe_topics(request: Request, ctx: Context) -> Reply:
@@ -58,7 +60,7 @@ async def unsubscribe_topics(request: Request, ctx: Context) -> Reply:
     "language",
     help=N_("choose the reply language"),
     usage=N_("/language de|en"),
-    aliases=("sprache",),
+    names={"de": "sprache"},
     group=False,
 )
 async def choose_language(request: Request, ctx: Context) -> Reply:

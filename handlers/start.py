@@ -27,7 +27,9 @@ async def welcome(request: Request, ctx: Context) -> Reply:
     return Reply(blocks([bold(greeting), about, _command_list(ctx)]))
 
 
-@router.command("help", help=N_("the commands you can use"), usage=N_("/help"), aliases=("hilfe",))
+@router.command(
+    "help", help=N_("the commands you can use"), usage=N_("/help"), names={"de": "hilfe"}
+)
 async def show_help(request: Request, ctx: Context) -> Reply:
     """List the commands this member may use, one line each."""
     return Reply(_command_list(ctx))
@@ -36,7 +38,7 @@ async def show_help(request: Request, ctx: Context) -> Reply:
 def _command_list(ctx: Context) -> Markup:
     role = _("You are a {role}.").format(role=_(ROLE_NAMES[ctx.role]))
     entries = [
-        Markup("{} – {}").format(code(_(command.usage)), _(command.help))
+        Markup("{} – {}").format(code(command.usage_line()), _(command.help))
         for command in ctx.commands
         if command.name != "start"
     ]

@@ -31,33 +31,40 @@ CATEGORY_NAMES = {
     "tips",
     help=N_("search the network's CO2-saving tips"),
     usage=N_("/tips [words|category]"),
-    aliases=("tipps",),
+    names={"de": "tipps"},
 )
 async def list_tips(request: Request, ctx: Context) -> Reply:
     """List tips: the best ones, one category's, or those matching the search words."""
     query, page = split_page(request.args)
     query = shorten(query, MAX_QUERY)
+    found, heading = await _find_tips(ctx, query, page)
+    if found.total == 0:
+        return Reply(_nothing_found(query))
+    # A page past the end shows the last one.
+    if not found.tips:
+        page = page_count(found.total, PAGE_SIZE)
+        found, heading = await _find_tips(ctx, query, page)
+    return _tip_list(heading, found, query, page, edit=request.via_button)
+
+
+async def _find_tips(ctx: Context, query: str, page: int) -> tuple[TipPage, str]:
     offset = (page - 1) * PAGE_SIZE
     category = parse_category(query)
     if not query:
         found = await top_tips(ctx.session, offset=offset, limit=PAGE_SIZE)
-        heading = _("Tips from the network")
-    elif category is not None:
+        return found, _("Tips from the network")
+    if category is not None:
         found = await tips_in_category(ctx.session, category, offset=offset, limit=PAGE_SIZE)
-        heading = _("Tips: {category}").format(category=category_name(category))
-    else:
-        found = await search_tips(ctx.session, query, offset=offset, limit=PAGE_SIZE)
-        heading = _("Tips for “{query}”").format(query=query)
-    if found.total == 0:
-        return Reply(_nothing_found(query))
-    return _tip_list(heading, found, query, page, edit=request.via_button)
+        return found, _("Tips: {category}").format(category=category_name(category))
+    found = await search_tips(ctx.session, query, offset=offset, limit=PAGE_SIZE)
+    return found, _("Tips for “{query}”").format(query=query)
 
 
 @router.command(
     "tip",
     help=N_("one tip in full"),
     usage=N_("/tip ID"),
-    aliases=("tipp",),
+    names={"de": "tipp"},
 )
 async def show_tip(request: Request, ctx: Context) -> Reply:
     """Show one tip in full: partner, category, estimated savings, endorsements."""

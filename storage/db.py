@@ -21,6 +21,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 
+from storage.search import add_sql_functions
+
 logger = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -212,6 +214,7 @@ def _use_sqlite_pragmas(engine: AsyncEngine, *, busy_timeout: float, reader: boo
         if reader:
             cursor.execute("PRAGMA query_only=ON")
         cursor.close()
+        add_sql_functions(dbapi_connection)
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Connection) -> None:

@@ -26,6 +26,8 @@ class MeetingSummary:
 
     meeting: Meeting
     answers: Counter[Answer]
+    # The answer of the member who asked, where the query was for one.
+    mine: Answer | None = None
 
 
 # A meeting without an end counts as running for this long.
@@ -40,9 +42,17 @@ def _not_over(now: dt.datetime) -> ColumnElement[bool]:
 
 
 async def upcoming_meetings(
-    session: AsyncSession, now: dt.datetime, *, offset: int = 0, limit: int = 5
+    session: AsyncSession,
+    now: dt.datetime,
+    *,
+    offset: int = 0,
+    limit: int = 5,
+    member_id: int | None = None,
 ) -> UpcomingPage:
-    """Return one page of meetings not over yet, soonest first, and how many there are."""
+    """Return one page of meetings not over yet, soonest first, and how many there are.
+
+    Given a member, each meeting comes with that member's own answer.
+    """
     where = (_not_over(now), Meeting.cancelled_at.is_(None))
     total = await session.scalar(select(func.count()).where(*where)) or 0
     # The answer counts ride along with the page's rows: one round trip, five rows.
@@ -52,16 +62,25 @@ async def upcoming_meetings(
         .scalar_subquery()
         for answer in Answer
     }
+    mine = (
+        select(Rsvp.answer)
+        .where(Rsvp.meeting_id == Meeting.id, Rsvp.member_id == member_id)
+        .scalar_subquery()
+    )
     rows = await session.execute(
-        select(Meeting, *answers.values())
+        select(Meeting, mine, *answers.values())
         .where(*where)
         .order_by(Meeting.starts_at, Meeting.id)
         .offset(offset)
         .limit(limit)
     )
     summaries = [
-        MeetingSummary(meeting, Counter(dict(zip(answers, counts, strict=True))))
-        for meeting, *counts in rows
+        MeetingSummary(
+            meeting,
+            Counter(dict(zip(answers, counts, strict=True))),
+            None if own is None else Answer(own),
+        )
+        for meeting, own, *counts in rows
     ]
     return UpcomingPage(summaries, total)
 

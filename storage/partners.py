@@ -6,6 +6,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Partner, Tip
+from storage.search import stems
 
 
 async def list_partners(
@@ -20,15 +21,23 @@ async def list_partners(
 
 
 async def find_partners(session: AsyncSession, name: str, *, limit: int = 10) -> list[Partner]:
-    """Return the partner named exactly so, or else those whose name contains the words."""
-    needle = " ".join(name.split()).casefold()
+    """Return the partner named so, or else those whose name contains the words.
+
+    Names and words are compared as storage.search stems them: "baeckerei", "Backerei" and
+    "Bäckereien" all find "Bäckerei Schmitz", and "Schmitz Bäckerei" finds it too.
+    """
+    wanted = stems(name)
+    if not wanted:
+        return []
     partners = list(await session.scalars(select(Partner).order_by(Partner.name)))
-    exact = [partner for partner in partners if partner.name.casefold() == needle]
+    named = {partner.id: stems(partner.name) for partner in partners}
+    exact = [partner for partner in partners if named[partner.id] == wanted]
     if exact:
         return exact
-    words = needle.split()
     return [
-        partner for partner in partners if all(word in partner.name.casefold() for word in words)
+        partner
+        for partner in partners
+        if all(word in " ".join(named[partner.id]) for word in wanted)
     ][:limit]
 
 

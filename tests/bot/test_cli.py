@@ -120,7 +120,7 @@ def test_chat_as_coordinator_shows_the_coordinators_help(klimabot: Klimabot) -> 
     result = klimabot(
         "--config", str(klimabot.config), "chat", "--as", "coordinator", stdin="/help\n"
     )
-    assert "/invite PARTNER" in result.stdout
+    assert "/einladen PARTNER" in result.stdout
     assert "Ihre Rolle: Koordination." in result.stdout
 
 

@@ -7,6 +7,7 @@ from icalendar import Calendar
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.core import Button, parse_action
 from bot.markup import to_plain
 from storage.models import Answer, Meeting, Rsvp
 from tests.helpers import NOW, Chat, Sessions, add_meeting, buttons, stored
@@ -108,35 +109,30 @@ async def test_one_tap_rsvp_is_stored_and_counted(
     ("line", "answer"),
     [
         (
-            "/meeting",
-            "Die Nummer des Treffens muss eine Zahl sein, wie /meetings sie zeigt.\n"
-            "So geht’s: /meeting NR",
-        ),
-        (
             "/meeting abc",
             "Die Nummer des Treffens muss eine Zahl sein, wie /meetings sie zeigt.\n"
-            "So geht’s: /meeting NR",
+            "So geht’s: /termin NR",
         ),
         ("/meeting 99999", "Es gibt kein Treffen #99999. /meetings zeigt die Treffen."),
         (
             "/meeting 99999999999999999999",
             "Die Nummer des Treffens muss eine Zahl sein, "
-            "wie /meetings sie zeigt.\nSo geht’s: /meeting NR",
+            "wie /meetings sie zeigt.\nSo geht’s: /termin NR",
         ),
         (
             "/rsvp 2",
             "Bitte geben Sie die Nummer des Treffens und Ihre Antwort an.\n"
-            "So geht’s: /rsvp NR ja|nein|vielleicht",
+            "So geht’s: /teilnehmen NR ja|nein|vielleicht",
         ),
         (
             "/rsvp 2 klar",
             "Bitte antworten Sie mit ja, nein oder vielleicht.\n"
-            "So geht’s: /rsvp NR ja|nein|vielleicht",
+            "So geht’s: /teilnehmen NR ja|nein|vielleicht",
         ),
         (
             "/rsvp x yes",
             "Die Nummer des Treffens muss eine Zahl sein, wie /meetings sie zeigt.\n"
-            "So geht’s: /rsvp NR ja|nein|vielleicht",
+            "So geht’s: /teilnehmen NR ja|nein|vielleicht",
         ),
     ],
 )
@@ -172,3 +168,102 @@ async def test_english_after_switching_language(
     assert (
         "🗓 Wed, Dec 2, 2026, 11:00\u202fAM – 2:00\u202fPM" in text or "🗓 Wed, Dec 2, 2026" in text
     )
+
+
+async def test_a_page_past_the_end_shows_the_last_page(
+    member: Chat, meetings: dict[str, Meeting]
+) -> None:
+    text = await member.send("/meetings #2")
+    assert text.startswith("Nächste Treffen (1/1)")
+    assert "Online-Sprechstunde #3" in text
+    assert await member.send("/meetings #9999") == text
+
+
+async def test_meeting_without_a_number_asks_which(
+    member: Chat, meetings: dict[str, Meeting]
+) -> None:
+    text = await member.send("/meeting")
+    assert text.startswith(
+        "Welches Treffen? Senden Sie /termin NR oder tippen Sie auf einen Knopf.\n"
+        "• Klimafrühstück <Mobilität> & mehr #2 – Mi., 2. Dez. 2026, 11:00 Uhr\n"
+        "• Online-Sprechstunde #3 – "
+    )
+    assert buttons(member.last) == ["meeting:2", "meeting:3"]
+    assert "Tagesordnung\nPendeln" in to_plain((await member.press("#2")).text)
+
+
+async def test_meeting_without_a_number_and_nothing_planned(member: Chat) -> None:
+    assert await member.send("/meeting") == "Zurzeit sind keine Treffen geplant."
+
+
+async def test_the_list_shows_each_members_own_answer(
+    member: Chat, meetings: dict[str, Meeting]
+) -> None:
+    await member.send("/rsvp 2 ja")
+    text = await member.send("/meetings")
+    assert "👥 Zusagen: 1 · vielleicht: 0\nIhre Antwort: zugesagt" in text
+    assert "Online-Sprechstunde #3" in text
+    assert text.endswith("Sie haben noch nicht geantwortet.")
+    # Someone else asking right after sees their own answers, not the first member's.
+    other = Chat(member.dispatcher, "other")
+    theirs = await other.send("/meetings")
+    assert "Ihre Antwort" not in theirs
+    assert theirs.count("Sie haben noch nicht geantwortet.") == 2
+    await other.send("/rsvp 3 nein")
+    assert "Ihre Antwort: abgesagt" in await other.send("/meetings")
+
+
+@pytest.mark.parametrize(
+    ("language", "label", "thanks"),
+    [
+        ("de", "Ja", "Danke! Sie nehmen an Klimafrühstück <Mobilität> & mehr teil."),
+        ("en", "Yes", "Thank you! You attend Klimafrühstück <Mobilität> & mehr."),
+    ],
+)
+async def test_a_pressed_button_is_answered_in_the_members_language(
+    member: Chat, meetings: dict[str, Meeting], language: str, label: str, thanks: str
+) -> None:
+    await member.send(f"/language {language}")
+    await member.send("/meeting 2")
+    reply = await member.press(label)
+    assert to_plain(reply.text).startswith(thanks)
+
+
+@pytest.mark.parametrize(
+    ("command", "answer", "stored_answer"),
+    [
+        ("zusage", "ja", Answer.YES),
+        ("teilnehmen", "vielleicht", Answer.MAYBE),
+        ("rsvp", "nein", Answer.NO),
+        ("teilnehmen", "yes", Answer.YES),
+    ],
+)
+@pytest.mark.usefixtures("meetings")
+async def test_german_commands_and_answers_round_trip_through_a_button(
+    member: Chat,
+    sessions: Sessions,
+    command: str,
+    answer: str,
+    stored_answer: Answer,
+) -> None:
+    action = Button("✅", command, f"2 {answer}").action
+    assert action == f"{command}:2:{answer}"
+    name, args = parse_action(action)
+    reply = await member.send(f"/{name} {args}")
+    assert reply.startswith(("Danke!", "Notiert:"))
+    assert await stored(sessions, select(Rsvp.meeting_id, Rsvp.answer)) == [(2, stored_answer)]
+
+
+@pytest.mark.parametrize("line", ["/treffen", "/termine", "/meetings"])
+async def test_the_list_answers_to_its_german_names(
+    member: Chat, meetings: dict[str, Meeting], line: str
+) -> None:
+    assert (await member.send(line)).startswith("Nächste Treffen (1/1)")
+
+
+async def test_one_meeting_answers_to_its_german_name(
+    member: Chat, meetings: dict[str, Meeting]
+) -> None:
+    assert await member.send("/termin 2") == await member.send("/meeting 2")
+    calendar = await member.reply("/kalender 2")
+    assert calendar.attachments[0].filename == "meeting-2.ics"

@@ -77,7 +77,7 @@ async def test_expired_and_unknown_codes_are_refused(
     )
     assert await member.send("/join " + "x" * 5000) == (
         "Bitte geben Sie den Einladungscode an, den Sie von der Koordination bekommen haben.\n"
-        "So geht’s: /join CODE"
+        "So geht’s: /beitreten CODE"
     )
 
 
@@ -86,3 +86,22 @@ async def test_members_cannot_invite(member: Chat, sessions: Sessions) -> None:
         "/invite ist der Koordination des Netzwerks vorbehalten."
     )
     assert await stored(sessions, select(InviteCode.id)) == []
+
+
+@pytest.mark.parametrize(
+    "name", ["baeckerei", "Backerei", "BÄCKEREI", "Bäckereien", "hennes bäck"]
+)
+async def test_a_partner_is_found_as_people_type_german(member: Chat, name: str) -> None:
+    text = await member.send(f"/partner {name}")
+    assert text.startswith("Bäckerei Hennes GmbH\n")
+
+
+async def test_umlaut_spellings_find_a_partner_in_the_middle_of_a_word(member: Chat) -> None:
+    assert (await member.send("/partner brueckmann")).startswith("Metallbau Brückmann GmbH\n")
+    assert (await member.send("/partner Lorick")).startswith("Druckhaus Lörick KG\n")
+
+
+async def test_a_page_past_the_end_shows_the_last_page(member: Chat) -> None:
+    last = await member.send("/partners #2")
+    assert last.startswith("Partner im Düsseldorfer Klimapakt (2/2)")
+    assert await member.send("/klimapartner #99") == last

@@ -37,7 +37,7 @@ async def test_an_unknown_topic_changes_nothing(member: Chat, sessions: Sessions
     await member.send("/subscribe")
     assert await member.send("/unsubscribe <script>") == (
         "Ein Thema „<script>“ gibt es nicht.\n"
-        "So geht’s: /unsubscribe [ankündigungen|erinnerungen|tipps]"
+        "So geht’s: /abbestellen [ankündigungen|erinnerungen|tipps]"
     )
     assert await topics(sessions) == {Topic.ANNOUNCEMENTS, Topic.REMINDERS}
 
@@ -51,7 +51,7 @@ async def test_language_is_stored_and_used_from_then_on(member: Chat, sessions: 
     )
     assert await member.send("/sprache deutsch") == "Ab jetzt antworte ich auf Deutsch."
     assert await member.send("/language fr") == (
-        "Ich spreche Deutsch (de) und Englisch (en).\nSo geht’s: /language de|en"
+        "Ich spreche Deutsch (de) und Englisch (en).\nSo geht’s: /sprache de|en"
     )
 
 

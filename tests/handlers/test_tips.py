@@ -82,11 +82,11 @@ async def test_one_tip_in_full(member: Chat) -> None:
     [
         (
             "/tip",
-            "Die Nummer des Tipps muss eine Zahl sein, wie /tips sie zeigt.\nSo geht’s: /tip NR",
+            "Die Nummer des Tipps muss eine Zahl sein, wie /tips sie zeigt.\nSo geht’s: /tipp NR",
         ),
         (
             "/tip zwei",
-            "Die Nummer des Tipps muss eine Zahl sein, wie /tips sie zeigt.\nSo geht’s: /tip NR",
+            "Die Nummer des Tipps muss eine Zahl sein, wie /tips sie zeigt.\nSo geht’s: /tipp NR",
         ),
         ("/tip 4711", "Es gibt keinen Tipp #4711. /tips zeigt die Tipps."),
     ],
@@ -100,3 +100,42 @@ async def test_tips_in_english(member: Chat) -> None:
     text = await member.send("/tips Wärmepumpe")
     assert text.startswith("Tips for “Wärmepumpe” (1/1)")
     assert "Rheinhafen Logistik Terhorst GmbH · Heat · ≈ 18.5 t CO₂e/year" in text
+
+
+def _found(text: str) -> list[str]:
+    """Return the tip numbers a list shows, in order."""
+    return [word for word in text.split() if word.startswith("#") and word[1:].isdigit()]
+
+
+@pytest.mark.parametrize("query", ["Waermepumpe", "Warmepumpe", "Wärmepumpen", "WÄRMEPUMPEN"])
+async def test_german_spellings_and_plurals_find_what_the_word_finds(
+    member: Chat, query: str
+) -> None:
+    expected = _found(await member.send("/tips Wärmepumpe"))
+    assert len(expected) >= 3
+    text = await member.send(f"/tips {query}")
+    assert text.startswith(f"Tipps zu „{query}“ (1/")
+    assert _found(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("query", "title"),
+    [
+        ("rad", "Dienstfahrräder statt Dienstwagen"),
+        ("Leckage", "Druckluftleckagen beseitigt"),
+        ("Fahrräder", "Dienstfahrräder statt Dienstwagen"),
+    ],
+)
+async def test_a_word_finds_the_tips_with_it_inside_a_compound(
+    member: Chat, query: str, title: str
+) -> None:
+    assert title in await member.send(f"/tips {query}")
+
+
+async def test_a_page_past_the_end_shows_the_last_page(member: Chat) -> None:
+    last = await member.send("/tips #3")
+    assert last.startswith("Tipps aus dem Netzwerk (3/3)")
+    assert await member.send("/tips #4") == last
+    search = await member.send("/tipps Wärmepumpe #7")
+    assert search.startswith("Tipps zu „Wärmepumpe“ (1/1)")
+    assert "Luft-Wasser-Wärmepumpe ersetzt Gaskessel" in search

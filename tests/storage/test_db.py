@@ -45,7 +45,7 @@ async def test_the_migrations_build_exactly_the_models(engine: AsyncEngine) -> N
     async with engine.connect() as connection:
         differences = await connection.run_sync(_differences)
     # The full-text index is SQLite's own and not in the models.
-    differences = [d for d in differences if "tips_fts" not in str(d)]
+    differences = [d for d in differences if "tips_search" not in str(d)]
     assert differences == []
 
 

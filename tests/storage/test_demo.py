@@ -102,7 +102,7 @@ async def test_the_demo_is_the_duesseldorf_climate_pact(db: Sessions) -> None:
         ).all()
         tips = (await session.execute(select(Tip, Partner.name).join(Partner))).all()
         heat_pumps = await session.scalar(
-            text("SELECT count(*) FROM tips_fts WHERE tips_fts MATCH 'Wärmepump*'")
+            text("SELECT count(*) FROM tips_search WHERE tips_search MATCH 'warmepump*'")
         )
 
     initial = [

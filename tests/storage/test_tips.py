@@ -1,11 +1,23 @@
-"""Tip search on a real SQLite database: German words, prefixes, ranking, hostile input."""
+"""Tip search on a real SQLite database: German spellings, stems, compounds, ranking."""
+
+from pathlib import Path
 
 import pytest
-from sqlalchemy import select, update
+from alembic import command
+from sqlalchemy import Connection, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.db import (
+    SchemaState,
+    alembic_config,
+    create_engine,
+    schema_state,
+    session_factory,
+    upgrade,
+)
 from storage.models import Category, Tip, utcnow
-from storage.tips import get_tip, search_tips, search_words, tips_in_category, top_tips
+from storage.search import query_stems, search_words
+from storage.tips import get_tip, search_tips, tips_in_category, top_tips
 from tests.helpers import add_partner, add_tip
 
 
@@ -63,11 +75,60 @@ async def test_umlauts_match_with_or_without_dots_and_in_any_case(
     assert len(await titles(session, "warmepumpe")) == 2
 
 
-async def test_endorsements_lift_a_tip_among_equal_matches(
+async def test_endorsements_lift_a_tip_among_equal_matches(session: AsyncSession) -> None:
+    partner = await add_partner(session)
+    await add_tip(session, partner, "Heizung", "Eine Wärmepumpe im Lager")
+    await add_tip(session, partner, "Büro", "Eine Wärmepumpe im Büro", endorsements=3)
+    await session.commit()
+    assert await titles(session, "Wärmepumpe") == ["Büro", "Heizung"]
+
+
+@pytest.mark.parametrize(
+    "query", ["Waermepumpe", "WAERMEPUMPE", "Warmepumpe", "Wärmepumpen", "wärmepumpe"]
+)
+async def test_spellings_and_plurals_find_the_same_tips(
+    session: AsyncSession, tips: dict[str, Tip], query: str
+) -> None:
+    assert set(await titles(session, query)) == {tips["pump"].title, tips["pumps"].title}
+
+
+async def test_a_word_finds_the_compounds_it_is_part_of(
     session: AsyncSession, tips: dict[str, Tip]
 ) -> None:
-    # Both mention the word once; the endorsed one comes first.
-    assert (await titles(session, "Wärmepumpen"))[0] == "Warmwasser"
+    assert await titles(session, "rad") == ["Dienstfahrräder"]
+    assert await titles(session, "Fahrräder") == ["Dienstfahrräder"]
+    assert await titles(session, "luft") == [tips["pump"].title, "Druckluftleckagen beseitigt"]
+    assert await titles(session, "Pumpen Gas") == [tips["pump"].title]
+
+
+async def test_whole_words_rank_above_compounds_then_endorsements(session: AsyncSession) -> None:
+    partner = await add_partner(session)
+    await add_tip(session, partner, "Druckluftleckagen", endorsements=9)
+    await add_tip(session, partner, "Halle", "Leckagen in der Halle", endorsements=1)
+    await add_tip(session, partner, "Lager", "Eine Leckage im Lager")
+    await session.commit()
+    assert await titles(session, "Leckage") == ["Halle", "Lager", "Druckluftleckagen"]
+
+
+@pytest.mark.parametrize("threshold", [1, 5000])
+async def test_pages_run_from_whole_words_into_compounds(
+    session: AsyncSession, monkeypatch: pytest.MonkeyPatch, threshold: int
+) -> None:
+    # With a threshold of 1 every group is ranked by endorsements alone.
+    monkeypatch.setattr("storage.tips.RANK_BY_RELEVANCE_UP_TO", threshold)
+    partner = await add_partner(session)
+    for number in range(3):
+        await add_tip(session, partner, f"Lastenrad {number}", endorsements=number + 5)
+        await add_tip(session, partner, f"Rad {number}", endorsements=number)
+    await session.commit()
+    pages = [await search_tips(session, "Räder", offset=offset, limit=4) for offset in (0, 4)]
+    assert [page.total for page in pages] == [6, 6]
+    assert [[tip.title for tip in page.tips] for page in pages] == [
+        ["Rad 2", "Rad 1", "Rad 0", "Lastenrad 2"],
+        ["Lastenrad 1", "Lastenrad 0"],
+    ]
+    beyond = await search_tips(session, "Räder", offset=6, limit=4)
+    assert (beyond.total, beyond.tips) == (6, [])
 
 
 async def test_all_words_must_match(session: AsyncSession, tips: dict[str, Tip]) -> None:
@@ -106,6 +167,7 @@ async def test_html_and_emoji_around_a_word_still_find_it(
 
 
 def test_search_words_drop_syntax_and_cap_the_count() -> None:
+    assert query_stems("Wärmepumpen WAERMEPUMPE CO₂") == ["warmepump", "co2"]
     assert search_words('"Wärme*pumpe" NEAR(') == ["Wärme", "pumpe", "NEAR"]
     assert len(search_words(" ".join(f"w{i}" for i in range(50)))) == 8
 
@@ -166,3 +228,74 @@ async def test_browsing_ranks_by_endorsements_and_pages(
     assert {tip.title for tip in second.tips} == {tips["pump"].title, tips["air"].title}
     heat = await tips_in_category(session, Category.HEAT)
     assert [tip.title for tip in heat.tips] == ["Warmwasser", tips["pump"].title]
+
+
+async def test_a_hidden_tip_is_not_found_inside_compounds_either(
+    session: AsyncSession, tips: dict[str, Tip]
+) -> None:
+    await session.execute(update(Tip).where(Tip.id == tips["bike"].id).values(hidden_at=utcnow()))
+    await session.commit()
+    assert await titles(session, "rad") == []
+    await session.delete(tips["air"])
+    await session.commit()
+    assert await titles(session, "Leckage") == []
+
+
+async def test_top_tips_are_the_most_endorsed_then_the_newest(session: AsyncSession) -> None:
+    partner = await add_partner(session)
+    for title, endorsements in [("alt", 2), ("neu", 2), ("beliebt", 5), ("still", 0)]:
+        await add_tip(session, partner, title, endorsements=endorsements, co2=float(len(title)))
+    await session.commit()
+    assert [tip.title for tip in (await top_tips(session)).tips] == [
+        "beliebt",
+        "neu",
+        "alt",
+        "still",
+    ]
+
+
+def _upgrade_to(connection: Connection, revision: str) -> None:
+    config = alembic_config()
+    config.attributes["connection"] = connection
+    command.upgrade(config, revision)
+
+
+async def test_an_existing_database_upgrades_and_its_tips_are_found_the_new_ways(
+    tmp_path: Path,
+) -> None:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path}/old.db")
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(_upgrade_to, "0004")
+            await connection.execute(
+                text(
+                    "INSERT INTO partners (id, name, sector, joined, created_at) "
+                    "VALUES (1, 'Bäckerei Schmitz', '', '2022-10-01', '2022-10-01 00:00:00')"
+                )
+            )
+            for tip_id, title, hidden in [
+                (1, "Wärmepumpe im Laden", None),
+                (2, "Dienstfahrräder für das Team", None),
+                (3, "Druckluftleckagen", "2026-01-01 00:00:00"),
+            ]:
+                await connection.execute(
+                    text(
+                        "INSERT INTO tips (id, partner_id, title, text, category, "
+                        "endorsement_count, hidden_at, created_at) VALUES (:id, 1, :title, "
+                        ":title, 'energy', 0, :hidden, '2026-01-01 00:00:00')"
+                    ),
+                    {"id": tip_id, "title": title, "hidden": hidden},
+                )
+        assert await schema_state(engine) is SchemaState.BEHIND
+        await upgrade(engine)
+        assert await schema_state(engine) is SchemaState.CURRENT
+        async with session_factory(engine)() as session:
+            assert await titles(session, "Waermepumpen") == ["Wärmepumpe im Laden"]
+            assert await titles(session, "rad") == ["Dienstfahrräder für das Team"]
+            assert await titles(session, "Leckage") == []
+            # The index follows the tips after the upgrade too.
+            await session.execute(update(Tip).where(Tip.id == 3).values(hidden_at=None))
+            await session.commit()
+            assert await titles(session, "Leckage") == ["Druckluftleckagen"]
+    finally:
+        await engine.dispose()

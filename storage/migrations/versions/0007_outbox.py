@@ -1,7 +1,7 @@
 """Add announcements, the delivery outbox, stored platform pauses and where members last wrote
 
 Revision ID: 0007_outbox
-Revises: 0005_import_keys
+Revises: 0006_german_search
 Create Date: 2026-11-30 06:00:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0007_outbox"
-down_revision: str | None = "0005_import_keys"
+down_revision: str | None = "0006_german_search"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -113,8 +113,8 @@ async def test_every_command_in_a_private_chat(bot: BotProcess, peer: TelegramPe
         "Willkommen beim Klimabot des Netzwerks „Düsseldorfer Klimapakt“!"
     )
     help_text = (await ask(peer, anna, "/help")).text
-    assert "/meetings – die nächsten Netzwerktreffen" in help_text
-    assert "/invite" not in help_text
+    assert "/treffen – die nächsten Netzwerktreffen" in help_text
+    assert "/einladen" not in help_text
 
     meetings = await ask(peer, anna, "/meetings")
     assert meetings.text.startswith("Nächste Treffen (1/1)")
@@ -251,18 +251,18 @@ async def test_the_first_language_is_telegrams(bot: BotProcess, peer: TelegramPe
 
 async def test_command_menus_per_language_and_scope(bot: BotProcess, peer: TelegramPeer) -> None:
     private_de = peer.commands({"type": "all_private_chats"}, "de")
-    assert {"command": "meetings", "description": "die nächsten Netzwerktreffen"} in private_de
+    assert {"command": "treffen", "description": "die nächsten Netzwerktreffen"} in private_de
     private_en = peer.commands({"type": "all_private_chats"}, "en")
     assert {"command": "meetings", "description": "upcoming network meetings"} in private_en
     group = [entry["command"] for entry in peer.commands({"type": "all_group_chats"}, "de")]
-    assert "tips" in group
-    assert "join" not in group
+    assert "tipps" in group
+    assert "beitreten" not in group
     # A coordinator's own menu can be set once they have written to the bot.
     assert peer.commands({"type": "chat", "chat_id": COORDINATOR}, "de") == []
     await ask(peer, peer.user(COORDINATOR, "Koordination"), "/help")
     coordinator = peer.commands({"type": "chat", "chat_id": COORDINATOR}, "de")
-    assert "invite" in [entry["command"] for entry in coordinator]
-    assert "invite" not in [entry["command"] for entry in private_de]
+    assert "einladen" in [entry["command"] for entry in coordinator]
+    assert "einladen" not in [entry["command"] for entry in private_de]
 
 
 @pytest.mark.parametrize("mode", ["polling"])
