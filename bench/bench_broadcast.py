@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import datetime as dt
 import math
-import sqlite3
 import sys
 import tempfile
 import time
@@ -21,6 +20,7 @@ from common import ChildProcess, code_version  # noqa: E402
 
 from storage.db import open_database, session_factory  # noqa: E402
 from storage.demo import load_demo  # noqa: E402
+from tests.bot_process import store_subscribers  # noqa: E402
 from tests.telegram_peer import PeerUser, TelegramPeer  # noqa: E402
 
 TOKEN = "123456:BENCH"
@@ -65,24 +65,10 @@ async def prepare(folder: Path, peer: TelegramPeer, recipients: int) -> Path:
         await load_demo(session, dt.datetime.now(dt.UTC).date(), ZoneInfo("Europe/Berlin"))
         await session.commit()
     await engine.dispose()
-    seen = dt.datetime.now(dt.UTC).isoformat(sep=" ")
-    with sqlite3.connect(database) as connection:
-        for user_id in range(FIRST_MEMBER, FIRST_MEMBER + recipients):
-            peer.started(peer.user(user_id, f"Mitglied {user_id}"))
-            member = connection.execute(
-                "INSERT INTO members (display_name, created_at) VALUES (?, ?) RETURNING id",
-                (f"Mitglied {user_id}", seen),
-            ).fetchone()[0]
-            connection.execute(
-                "INSERT INTO identities (platform, user_id, member_id, chat_id, last_seen_at) "
-                "VALUES ('telegram', ?, ?, ?, ?)",
-                (str(user_id), member, str(user_id), seen),
-            )
-            connection.execute(
-                "INSERT INTO subscriptions (member_id, topic, created_at) "
-                "VALUES (?, 'announcements', ?)",
-                (member, seen),
-            )
+    members = list(range(FIRST_MEMBER, FIRST_MEMBER + recipients))
+    for user_id in members:
+        peer.started(peer.user(user_id, f"Mitglied {user_id}"))
+    store_subscribers(database, members, "announcements")
     return config
 
 

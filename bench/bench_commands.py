@@ -16,7 +16,6 @@ import re
 import sqlite3
 import statistics
 import time
-import unicodedata
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path

@@ -226,11 +226,9 @@ def _own_answer(answer: Answer | None) -> Markup:
     return Markup.escape(_("Your answer: {answer}")).format(answer=bold(label[answer]))
 
 
-def _meeting_buttons(meeting: Meeting, now: dt.datetime) -> tuple[tuple[Button, ...], ...]:
-    calendar = (Button(_("📅 Add to calendar"), "calendar", str(meeting.id)),)
-    if not _open(meeting, now):
-        return ()
-    answers = tuple(
+def answer_buttons(meeting: Meeting) -> tuple[Button, ...]:
+    """Return the one-tap answers to a meeting: yes, maybe, no."""
+    return tuple(
         Button(label, "rsvp", f"{meeting.id} {answer.value}")
         for answer, label in (
             (Answer.YES, _("✅ Yes")),
@@ -238,7 +236,13 @@ def _meeting_buttons(meeting: Meeting, now: dt.datetime) -> tuple[tuple[Button, 
             (Answer.NO, _("❌ No")),
         )
     )
-    return (answers, calendar)
+
+
+def _meeting_buttons(meeting: Meeting, now: dt.datetime) -> tuple[tuple[Button, ...], ...]:
+    calendar = (Button(_("📅 Add to calendar"), "calendar", str(meeting.id)),)
+    if not _open(meeting, now):
+        return ()
+    return (answer_buttons(meeting), calendar)
 
 
 def _ics(meetings: list[Meeting], network: str, now: dt.datetime) -> bytes:

@@ -12,6 +12,7 @@ from bot.durations import format_minutes, parse_minutes
 from bot.i18n import N_, _, format_time_left, format_when
 from bot.markup import bold, code, lines
 from bot.routing import Context, Router
+from handlers.meetings import answer_buttons
 from storage.meetings import answer_of
 from storage.members import subscriptions_of
 from storage.models import Answer, Meeting, Topic
@@ -82,13 +83,5 @@ async def reminder_message(
         title=meeting.title, left=format_time_left(meeting.starts_at - now)
     )
     text = lines([bold(heading), format_when(meeting.starts_at, meeting.ends_at), place or None])
-    answers = tuple(
-        Button(label, "rsvp", f"{meeting.id} {answer.value}")
-        for answer, label in (
-            (Answer.YES, _("✅ Yes")),
-            (Answer.MAYBE, _("❔ Maybe")),
-            (Answer.NO, _("❌ No")),
-        )
-    )
     details = (Button(_("Details #{id}").format(id=meeting.id), "meeting", str(meeting.id)),)
-    return Reply(text, (answers, details))
+    return Reply(text, (answer_buttons(meeting), details))

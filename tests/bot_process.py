@@ -20,6 +20,26 @@ from storage.models import Category, Tip
 READY = "Klimabot läuft"
 
 
+def store_subscribers(database: Path, user_ids: list[int], topic: str) -> None:
+    """Store Telegram members who started the bot a while ago and subscribed to a topic."""
+    seen = (dt.datetime.now(dt.UTC) - dt.timedelta(days=30)).isoformat(sep=" ")
+    with sqlite3.connect(database) as connection:
+        for user_id in user_ids:
+            member = connection.execute(
+                "INSERT INTO members (display_name, created_at) VALUES (?, ?) RETURNING id",
+                (f"Mitglied {user_id}", seen),
+            ).fetchone()[0]
+            connection.execute(
+                "INSERT INTO identities (platform, user_id, member_id, chat_id, last_seen_at) "
+                "VALUES ('telegram', ?, ?, ?, ?)",
+                (str(user_id), member, str(user_id), seen),
+            )
+            connection.execute(
+                "INSERT INTO subscriptions (member_id, topic, created_at) VALUES (?, ?, ?)",
+                (member, topic, seen),
+            )
+
+
 class BotProcess:
     """`klimabot run` in its own process; the test writes the config's platform sections."""
 

@@ -16,6 +16,7 @@ from alembic import command
 from sqlalchemy import Connection
 
 from storage.db import alembic_config, create_engine
+from storage.search import add_sql_functions
 
 DATA = Path(__file__).parents[1] / "data"
 
@@ -407,6 +408,7 @@ def test_chat_answers_reads_while_another_process_holds_the_write_lock(
 ) -> None:
     assert klimabot("chat", stdin="/help\n").returncode == 0  # the demo and the member
     lock = sqlite3.connect(klimabot.database, isolation_level=None)
+    add_sql_functions(lock)  # the tip index's triggers use them
     try:
         lock.execute("BEGIN IMMEDIATE")
         lock.execute("DELETE FROM tips")  # like an import, half done

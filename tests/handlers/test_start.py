@@ -10,7 +10,6 @@ from bot.config import Config
 from bot.core import Reply, Request
 from bot.dispatch import Dispatcher
 from bot.routing import Context, Router
-from storage.changes import Changes
 from tests.helpers import Chat, Sessions
 
 
@@ -97,10 +96,10 @@ async def test_a_usage_answer_names_the_command_as_the_member_calls_it(member: C
 
 
 async def test_telegram_menus_use_each_languages_names(
-    dispatcher: Dispatcher, engine: AsyncEngine, sessions: Sessions, changes: Changes
+    dispatcher: Dispatcher, engine: AsyncEngine, sessions: Sessions
 ) -> None:
     config = Config.model_validate({"coordinators": {"telegram": [42]}})
-    menus = telegram_menus(App(config, engine, sessions, changes, dispatcher))
+    menus = telegram_menus(App(config, engine, sessions, dispatcher))
     by_scope = {(menu.scope, menu.language): dict(menu.commands) for menu in menus}
     german, english = by_scope[("private", "de")], by_scope[("private", "en")]
     assert german["treffen"] == "die nächsten Netzwerktreffen"

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import random
 import signal
-import sqlite3
 from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.bot.transports.test_telegram import COORDINATOR, running_bot
-from tests.bot_process import BotProcess
+from tests.bot_process import BotProcess, store_subscribers
 from tests.telegram_peer import BotMessage, TelegramPeer
 
 HEADING = "📣 Mitteilung der Koordination · Düsseldorfer Klimapakt"
@@ -23,24 +21,9 @@ FIRST = 10_000
 def subscribers(bot: BotProcess, peer: TelegramPeer, count: int) -> list[int]:
     """Store members who started the bot earlier and subscribed to announcements."""
     ids = list(range(FIRST, FIRST + count))
-    seen = dt.datetime(2026, 11, 1, tzinfo=dt.UTC).isoformat(sep=" ")
-    with sqlite3.connect(bot.database) as connection:
-        for user_id in ids:
-            peer.started(peer.user(user_id, f"Mitglied {user_id}"))
-            member = connection.execute(
-                "INSERT INTO members (display_name, created_at) VALUES (?, ?) RETURNING id",
-                (f"Mitglied {user_id}", seen),
-            ).fetchone()[0]
-            connection.execute(
-                "INSERT INTO identities (platform, user_id, member_id, chat_id, last_seen_at) "
-                "VALUES ('telegram', ?, ?, ?, ?)",
-                (str(user_id), member, str(user_id), seen),
-            )
-            connection.execute(
-                "INSERT INTO subscriptions (member_id, topic, created_at) "
-                "VALUES (?, 'announcements', ?)",
-                (member, seen),
-            )
+    for user_id in ids:
+        peer.started(peer.user(user_id, f"Mitglied {user_id}"))
+    store_subscribers(bot.database, ids, "announcements")
     return ids
 
 

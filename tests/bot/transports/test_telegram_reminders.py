@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.bot.transports.test_telegram import COORDINATOR
-from tests.bot_process import BotProcess
+from tests.bot_process import BotProcess, store_subscribers
 from tests.telegram_fixtures import TOKEN
 from tests.telegram_peer import TelegramPeer
 
@@ -35,22 +35,10 @@ async def bot(tmp_path: Path, telegram_peer: TelegramPeer) -> AsyncIterator[BotP
 def plan(bot: BotProcess, peer: TelegramPeer, due_in: list[float]) -> list[int]:
     """Store a subscribed member and meetings whose one-minute reminder is due so soon."""
     peer.started(peer.user(MEMBER, "Anna"))
+    store_subscribers(bot.database, [MEMBER], "reminders")
     now = dt.datetime.now(dt.UTC)
     long_ago = (now - dt.timedelta(days=30)).isoformat(sep=" ")
     with sqlite3.connect(bot.database) as connection:
-        member = connection.execute(
-            "INSERT INTO members (display_name, created_at) VALUES ('Anna', ?) RETURNING id",
-            (long_ago,),
-        ).fetchone()[0]
-        connection.execute(
-            "INSERT INTO identities (platform, user_id, member_id, chat_id, last_seen_at) "
-            "VALUES ('telegram', ?, ?, ?, ?)",
-            (str(MEMBER), member, str(MEMBER), long_ago),
-        )
-        connection.execute(
-            "INSERT INTO subscriptions (member_id, topic, created_at) VALUES (?, 'reminders', ?)",
-            (member, long_ago),
-        )
         return [
             connection.execute(
                 "INSERT INTO meetings (title, starts_at, location, created_at) "
