@@ -113,7 +113,10 @@ class BotProcess:
     async def stop(self) -> int:
         """Stop the process with SIGTERM, as a service manager does, and return its status."""
         assert self.process is not None
-        if self.process.returncode is None:
+        # A process that closed its stderr is ending by itself. Signalling it would make
+        # subprocess poll, and so reap, it first, and asyncio would never learn its status.
+        ending = self._reader is not None and self._reader.done()
+        if self.process.returncode is None and not ending:
             self.process.send_signal(signal.SIGTERM)
         code = await asyncio.wait_for(self.process.wait(), 30)
         if self._reader is not None:
