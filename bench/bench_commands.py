@@ -34,7 +34,17 @@ from bot.core import ChatId, Platform, Request, Sender, UserId
 from bot.dispatch import Dispatcher
 from bot.markup import to_plain
 from storage.db import MIGRATIONS, open_database, session_factory
-from storage.models import Answer, Category, Identity, Meeting, Member, Partner, Rsvp, Tip
+from storage.models import (
+    Answer,
+    Category,
+    Identity,
+    Meeting,
+    Member,
+    Partner,
+    Rsvp,
+    Tip,
+    fold_name,
+)
 from storage.search import compound_parts, fold, inner_forms, stem, stems
 from storage.tips import TipPage, search_tips, tips_in_category, top_tips
 
@@ -270,13 +280,14 @@ def partner_rows(sizes: Sizes, now: dt.datetime, rng: random.Random) -> Iterator
     names: set[str] = set()
     for partner_id in range(1, sizes.partners + 1):
         name = ""
-        while not name or name in names:
+        while not name or fold_name(name) in names:
             name = f"{rng.choice(TRADES)} {rng.choice(LAST_NAMES)} {rng.choice(LEGAL_FORMS)}"
-        names.add(name)
+        names.add(fold_name(name))
         joined = now - dt.timedelta(days=rng.uniform(30, 5 * 365))
         yield {
             "id": partner_id,
             "name": name,
+            "name_folded": fold_name(name),
             "sector": rng.choice(TRADES),
             "joined": joined.date(),
             "website": f"https://partner{partner_id}.example",

@@ -168,6 +168,7 @@ async def _run_command(args: argparse.Namespace, config: Config) -> int:
             return await _import(app, args.file)
         return await _export(app, args.file, args.force)
     finally:
+        await app.dispatcher.settled()
         await app.close()
 
 

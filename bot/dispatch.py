@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import math
@@ -19,7 +20,7 @@ from bot.i18n import _
 from bot.markup import code, shorten
 from bot.routing import Command, Context, Router
 from storage.db import WriteNeeded
-from storage.members import member_for
+from storage.members import member_for, note_seen
 from storage.models import utcnow
 
 logger = logging.getLogger(__name__)
@@ -62,6 +63,7 @@ class Dispatcher:
         self.quiet_hours = quiet_hours
         self.reminder_offsets = reminder_offsets
         self._commands: dict[str, Command] = {}
+        self._noting: set[asyncio.Task[None]] = set()
 
     def include_routers(self, *routers: Router) -> None:
         """Make the routers' commands available, refusing a name registered twice."""
@@ -119,7 +121,7 @@ class Dispatcher:
         verdict: Verdict,
         wait: float,
     ) -> Reply:
-        member, created = await member_for(
+        member, created, seen_due = await member_for(
             session,
             request.platform,
             request.sender.user_id,
@@ -129,8 +131,10 @@ class Dispatcher:
             now=self.clock(),
         )
         if created or session.dirty:
-            # The member (and where they write from) stays, whatever becomes of the command.
+            # The member (a new name, reachable again) stays, whatever the command does.
             await session.commit()
+        if seen_due:
+            self._note_seen(request)
         role = self.role_of(request.platform, request.sender.user_id, member.partner_id)
         with i18n.using(self.localizer(member.language)):
             if verdict is Verdict.NOTICE:
@@ -151,6 +155,28 @@ class Dispatcher:
                 self.reminder_offsets,
             )
             return await self._run(command, request, context)
+
+    def _note_seen(self, request: Request) -> None:
+        """Note where the person wrote from, beside the answer: a read stays a read."""
+        task = asyncio.create_task(self._write_seen(request, self.clock()))
+        self._noting.add(task)
+        task.add_done_callback(self._noting.discard)
+
+    async def _write_seen(self, request: Request, now: dt.datetime) -> None:
+        try:
+            async with self.sessions() as session:
+                await note_seen(
+                    session, request.platform, request.sender.user_id, request.chat_id, now
+                )
+                await session.commit()
+        except Exception:
+            # Only where pushes go is at stake; the next command notes it again.
+            logger.warning("cannot note where %s wrote from", request.platform, exc_info=True)
+
+    async def settled(self) -> None:
+        """Wait for the notes of where people wrote from that are still being written."""
+        while self._noting:
+            await asyncio.gather(*self._noting, return_exceptions=True)
 
     async def _run(self, command: Command, request: Request, context: Context) -> Reply:
         try:

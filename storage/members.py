@@ -27,8 +27,9 @@ async def member_for(
     language: str | None = None,
     private_chat: str | None = None,
     now: dt.datetime | None = None,
-) -> tuple[Member, bool]:
-    """Return the member behind a platform account, creating them on first contact.
+) -> tuple[Member, bool, bool]:
+    """Return the member behind a platform account, whether they are new, and whether to
+    note where they wrote from (see ``note_seen``); a new member is created at once.
 
     ``private_chat`` is the chat the person writes from when it is theirs alone: pushes
     go there.
@@ -47,11 +48,13 @@ async def member_for(
         if identity.unreachable_since is not None:
             # They wrote to the bot, so it can reach them again.
             identity.unreachable_since = None
-        if private_chat is not None and now is not None:
-            seen = identity.last_seen_at
-            if identity.chat_id != private_chat or seen is None or now - seen >= SEEN_EVERY:
-                identity.chat_id, identity.last_seen_at = private_chat, now
-        return member, False
+        seen = identity.last_seen_at
+        due = (
+            private_chat is not None
+            and now is not None
+            and (identity.chat_id != private_chat or seen is None or now - seen >= SEEN_EVERY)
+        )
+        return member, False, due
     member = Member(display_name=display_name[:NAME_LIMIT], language=language)
     session.add(member)
     await session.flush()
@@ -65,7 +68,18 @@ async def member_for(
         )
     )
     await session.flush()
-    return member, True
+    return member, True, False
+
+
+async def note_seen(
+    session: AsyncSession, platform: str, user_id: str, private_chat: str, now: dt.datetime
+) -> None:
+    """Note the private chat a person wrote from, and when: where their pushes go."""
+    await session.execute(
+        update(Identity)
+        .where(Identity.platform == platform, Identity.user_id == user_id)
+        .values(chat_id=private_chat, last_seen_at=now)
+    )
 
 
 async def mark_unreachable(

@@ -49,9 +49,9 @@ async def session(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[A
 
 
 @pytest.fixture
-def dispatcher(
+async def dispatcher(
     sessions: async_sessionmaker[AsyncSession], readers: async_sessionmaker[AsyncSession]
-) -> Dispatcher:
+) -> AsyncIterator[Dispatcher]:
     """A dispatcher wired like the bot's: every router, one console coordinator.
 
     Units begin as readers and move to a writer when they write, as in the bot process.
@@ -61,7 +61,8 @@ def dispatcher(
         Config(), sessions, {(Platform.CONSOLE, "coordinator")}, readers=readers
     )
     dispatcher.clock = lambda: NOW
-    return dispatcher
+    yield dispatcher
+    await dispatcher.settled()
 
 
 @pytest.fixture

@@ -107,6 +107,26 @@ async def test_meetings_are_answered_while_another_process_holds_the_write_lock(
     assert lock.held()
 
 
+async def test_a_member_back_after_a_while_is_answered_and_noted_beside_the_lock(
+    make_app: OpenApp, lock: WriteLock
+) -> None:
+    app = await make_app()
+    member = Chat(app.dispatcher, "anna")
+    await member.send("/help")
+    later = NOW + dt.timedelta(hours=1)
+    app.dispatcher.clock = lambda: later
+    lock.take()
+    # Where pushes go is noted beside the answer, so the read does not wait for the lock.
+    assert "2. Netzwerktreffen" in await member.send("/meetings")
+    assert lock.held()
+    readers = app.dispatcher.readers
+    assert readers is not None
+    assert await stored(readers, select(Identity.last_seen_at)) == [(NOW,)]
+    lock.release()
+    await app.dispatcher.settled()
+    assert await stored(readers, select(Identity.last_seen_at)) == [(later,)]
+
+
 @pytest.mark.parametrize(
     ("line", "answer"),
     [

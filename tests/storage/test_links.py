@@ -26,8 +26,8 @@ from tests.helpers import NOW, add_meeting, add_partner, add_tip
 
 
 async def two_accounts(session: AsyncSession) -> tuple[Member, Member]:
-    target, _ = await member_for(session, "telegram", "4242", display_name="Anna")
-    source, _ = await member_for(session, "matrix", "@anna:example.org", display_name="")
+    target, _, _ = await member_for(session, "telegram", "4242", display_name="Anna")
+    source, _, _ = await member_for(session, "matrix", "@anna:example.org", display_name="")
     return target, source
 
 

@@ -46,7 +46,7 @@ def test_due_times_keep_to_the_wall_clock_for_days(
 
 
 async def member(session: AsyncSession, user: str, *, offsets: str | None = None) -> Member:
-    found, _ = await member_for(session, "telegram", user, private_chat=user, now=LONG_AGO)
+    found, _, _ = await member_for(session, "telegram", user, private_chat=user, now=LONG_AGO)
     found.reminder_offsets = offsets
     await subscribe(session, found.id, [Topic.REMINDERS])
     await session.flush()
@@ -172,7 +172,7 @@ async def test_cancelled_meetings_and_unsubscribed_members_get_nothing(
     await member(session, "1")
     cancelled = await meeting(session, start)
     cancelled.cancelled_at = LONG_AGO
-    found, _ = await member_for(session, "telegram", "2", private_chat="2", now=LONG_AGO)
+    found, _, _ = await member_for(session, "telegram", "2", private_chat="2", now=LONG_AGO)
     await meeting(session, start + dt.timedelta(hours=1), "Anderes")
     await plan_reminders(session, start - dt.timedelta(hours=1), HORIZON, RULES)
     pending = [r for r in await rows(session) if r[2] is DeliveryState.PENDING]
