@@ -23,7 +23,7 @@ from typing import Any
 
 import aiosqlite
 from common import code_version
-from sqlalchemy import event, func, insert, select
+from sqlalchemy import event, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.orm import DeclarativeBase
 
@@ -492,7 +492,17 @@ def cases(runs: int | None) -> list[Case]:
 
 
 async def senders(engine: AsyncEngine) -> list[Sender]:
-    """Return every member's Telegram identity as a request sender."""
+    """Return every member's Telegram identity as a request sender.
+
+    Each has written from their private chat a moment ago, as in an active network, so
+    no request also notes where its sender wrote from.
+    """
+    async with engine.begin() as connection:
+        await connection.execute(
+            update(Identity)
+            .where(Identity.platform == Platform.TELEGRAM.value)
+            .values(chat_id=Identity.user_id, last_seen_at=dt.datetime.now(dt.UTC))
+        )
     async with engine.connect() as connection:
         rows = await connection.execute(
             select(Identity.user_id, Member.display_name)
