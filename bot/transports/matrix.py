@@ -74,6 +74,7 @@ from bot.markup import split_markup, to_plain
 from bot.transports import RequestHandler
 from bot.transports.matrix_api import DEFAULT_WAIT_MS, PacedHTTPAPI
 from bot.transports.matrix_store import STORE, prepare_store
+from bot.transports.ordering import InOrder
 from bot.transports.reconnect import Backoff, CannotServe, Outage, keep_trying
 
 logger = logging.getLogger(__name__)
@@ -121,6 +122,7 @@ class MatrixTransport:
         self.unreachable = unreachable
         self.client: Client | None = None
         self._databases: list[Database] = []
+        self._in_order = InOrder()
         self._sync: asyncio.Task[None] | None = None
         self._handling: asyncio.Future[Any] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -441,10 +443,11 @@ class MatrixTransport:
 
     async def _answer(self, room_id: RoomID, request: Request, txn: str) -> None:
         try:
-            reply = await self.handle(request)
-            if reply is None or (request.is_group and reply.is_error):
-                return
-            await self._deliver(room_id, reply, txn)
+            async with self._in_order.turn(room_id):
+                reply = await self.handle(request)
+                if reply is None or (request.is_group and reply.is_error):
+                    return
+                await self._deliver(room_id, reply, txn)
         except Exception as error:
             if _transient(error):
                 self._outage.failed(error)

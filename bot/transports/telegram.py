@@ -53,6 +53,7 @@ from bot.core import (
 from bot.i18n import _
 from bot.markup import split_markup, to_plain, utf16_length
 from bot.transports import RequestHandler
+from bot.transports.ordering import InOrder
 from bot.transports.reconnect import Backoff, CannotServe, Outage, keep_trying
 from bot.transports.telegram_http import AiohttpRequest
 from bot.transports.telegram_pacing import Limits, Priority, SendPacer, retry_seconds
@@ -120,6 +121,7 @@ class TelegramTransport:
         self._waiting_menus: dict[int, list[Menu]] = {}
         self._app: Application[Any, Any, Any, Any, Any, Any] | None = None
         self.pacer = SendPacer(limits)
+        self._in_order = InOrder()
         self._outage = Outage("Telegram", _server(settings.base_url), settings.backoff)
         self._polling = WatchedRequest(self._outage, 1)
 
@@ -217,10 +219,12 @@ class TelegramTransport:
     # Inbound
 
     async def _on_update(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
-        if update.callback_query is not None:
-            await self._on_button(update.callback_query)
-        elif (message := update.message or update.edited_message) is not None:
-            await self._on_message(message)
+        chat = update.effective_chat
+        async with self._in_order.turn(chat.id if chat is not None else None):
+            if update.callback_query is not None:
+                await self._on_button(update.callback_query)
+            elif (message := update.message or update.edited_message) is not None:
+                await self._on_message(message)
 
     async def _on_message(self, message: Message) -> None:
         user, text = message.from_user, message.text or ""
