@@ -114,13 +114,21 @@ async def announce(request: Request, ctx: Context) -> Reply:
     return Reply(lines(notes), buttons=(buttons,))
 
 
-async def _draft(request: Request, ctx: Context) -> Announcement:
+async def _announcement(request: Request, ctx: Context) -> Announcement:
     number = request.args.strip()
     found = await ctx.session.get(Announcement, int(number)) if number.isdigit() else None
     if found is None:
         raise UserError(_("There is no such announcement."), show_usage=False)
+    return found
+
+
+async def _draft(request: Request, ctx: Context) -> Announcement:
+    """Return the announcement a button names, if it is still a draft to send or discard."""
+    found = await _announcement(request, ctx)
     if found.cancelled_at is not None:
         raise UserError(_("This announcement was cancelled."), show_usage=False)
+    if found.confirmed_at is not None:
+        raise UserError(_("This announcement is being sent already."), show_usage=False)
     return found
 
 
@@ -134,8 +142,6 @@ async def _draft(request: Request, ctx: Context) -> Announcement:
 async def send_announcement(request: Request, ctx: Context) -> Reply:
     """Queue the announcement for every subscriber; the reply becomes its progress."""
     announcement = await _draft(request, ctx)
-    if announcement.confirmed_at is not None:
-        raise UserError(_("This announcement is being sent already."), show_usage=False)
     send_from = ctx.quiet_hours.end_after(ctx.now) if ctx.quiet_hours else None
     await confirm_announcement(ctx.session, announcement, ctx.now, send_from or ctx.now)
     announcement.progress_platform = request.platform
@@ -156,8 +162,6 @@ async def send_announcement(request: Request, ctx: Context) -> Reply:
 async def drop_announcement(request: Request, ctx: Context) -> Reply:
     """Discard a draft that was not sent."""
     announcement = await _draft(request, ctx)
-    if announcement.confirmed_at is not None:
-        raise UserError(_("This announcement is being sent already."), show_usage=False)
     announcement.cancelled_at = ctx.now
     return Reply(Markup.escape(_("Discarded: nobody received it.")), edit_origin=True)
 
@@ -171,9 +175,8 @@ async def drop_announcement(request: Request, ctx: Context) -> Reply:
 )
 async def stop_announcement(request: Request, ctx: Context) -> Reply:
     """Stop what is not sent yet and show the report."""
-    number = request.args.strip()
-    announcement = await ctx.session.get(Announcement, int(number)) if number.isdigit() else None
-    if announcement is None or announcement.confirmed_at is None:
+    announcement = await _announcement(request, ctx)
+    if announcement.confirmed_at is None:
         raise UserError(_("There is no such announcement."), show_usage=False)
     await cancel_pending(ctx.session, announcement.id, ctx.now)
     note = await progress_note(ctx.session, announcement, ctx.now)
