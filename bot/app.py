@@ -28,6 +28,7 @@ from handlers import (
     start,
     tips,
 )
+from storage.announcements import unfinished_announcements
 from storage.db import create_reader_engine, open_new_or_existing, session_factory
 from storage.members import mark_unreachable
 from storage.models import utcnow
@@ -244,8 +245,10 @@ def delivery_worker(app: App, running: Iterable[Transport]) -> DeliveryWorker:
         raise LookupError(f"delivery {row.id} has nothing to send")
 
     async def progress(
-        session: AsyncSession, finished: set[int], now: dt.datetime
+        session: AsyncSession, finished: set[int] | None, now: dt.datetime
     ) -> list[ProgressUpdate]:
+        if finished is None:
+            finished = set(await unfinished_announcements(session))
         updates = []
         for announcement_id in sorted(finished):
             note = await announcements.due_progress(session, announcement_id, now)

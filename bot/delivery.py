@@ -31,6 +31,7 @@ from bot.core import (
     Unreachable,
 )
 from bot.transports import Transport
+from storage.db import WriteNeeded
 from storage.members import mark_unreachable
 from storage.models import DeliveryState, utcnow
 from storage.outbox import (
@@ -59,8 +60,9 @@ class ProgressUpdate:
     reply: Reply
 
 
-# Given the rows just finished, return the progress messages due now.
-Progress = Callable[[AsyncSession, set[int], dt.datetime], Awaitable[list[ProgressUpdate]]]
+# Given the announcements whose rows just finished (None: every one not finished yet),
+# return the progress messages due now.
+Progress = Callable[[AsyncSession, set[int] | None, dt.datetime], Awaitable[list[ProgressUpdate]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +111,8 @@ class DeliveryWorker:
         """Send until stopped; what is in flight when ``stop`` is called still finishes."""
         await self._release_leases_of_the_dead()
         await self._keep_stored_pauses()
+        # A report an earlier process did not get to show (it stopped after the last send).
+        await self._show_progress(None)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stopping.wait(), self.pace.warmup)
         async with asyncio.TaskGroup() as group:
@@ -238,12 +242,19 @@ class DeliveryWorker:
                     await mark_unreachable(session, row.platform, row.chat_id, now)
             await session.commit()
 
-    async def _show_progress(self, announcements: set[int]) -> None:
-        if self.progress is None or not announcements:
+    async def _show_progress(self, announcements: set[int] | None) -> None:
+        if self.progress is None or announcements == set():
             return
-        async with self.sessions() as session:
-            updates = await self.progress(session, announcements, self.clock())
-            await session.commit()
+        now = self.clock()
+        try:
+            # Mostly there is nothing to show: looking takes no write lock.
+            async with self.readers() as session:
+                updates = await self.progress(session, announcements, now)
+                await session.commit()
+        except WriteNeeded:
+            async with self.sessions() as session:
+                updates = await self.progress(session, announcements, now)
+                await session.commit()
         for update in updates:
             transport = self.transports.get(update.recipient.platform)
             if transport is None:

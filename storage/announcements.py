@@ -59,3 +59,15 @@ async def pending_deliveries(session: AsyncSession, announcement_id: int) -> int
         )
     )
     return count or 0
+
+
+async def unfinished_announcements(session: AsyncSession) -> list[int]:
+    """Return the confirmed announcements whose report has not been shown yet."""
+    rows = await session.scalars(
+        select(Announcement.id).where(
+            Announcement.confirmed_at.is_not(None),
+            Announcement.cancelled_at.is_(None),
+            Announcement.finished_at.is_(None),
+        )
+    )
+    return list(rows)

@@ -30,9 +30,8 @@ from tests.helpers import NOW, Chat, Sessions, stored
 class Platform_:
     """A chat platform that keeps what the worker sends and refuses what a test tells it to."""
 
-    platform = Platform.TELEGRAM
-
-    def __init__(self) -> None:
+    def __init__(self, platform: Platform = Platform.TELEGRAM) -> None:
+        self.platform = platform
         self.sent: list[tuple[str, str, str]] = []  # chat, key, text
         self.edits: list[tuple[str, str]] = []  # message, text
         self.refuse: dict[str, Callable[[], Exception]] = {}
@@ -66,10 +65,14 @@ class Clock:
 
 
 def worker_for(
-    dispatcher: Dispatcher, sessions: Sessions, platform: Platform_, clock: Clock
+    dispatcher: Dispatcher,
+    sessions: Sessions,
+    platform: Platform_,
+    clock: Clock,
+    *others: Platform_,
 ) -> DeliveryWorker:
     app = App(Config(), sessions.kw["bind"], sessions, dispatcher)
-    worker = delivery_worker(app, [platform])
+    worker = delivery_worker(app, [platform, *others])
     worker.clock = clock
     worker.pace = Pace(in_flight=4, idle=0.01, backoff=10)
     return worker
@@ -90,8 +93,8 @@ async def test_every_subscriber_gets_the_announcement_once_and_the_report_follow
     dispatcher: Dispatcher, coordinator: Chat, sessions: Sessions
 ) -> None:
     await broadcast(dispatcher, coordinator, 10)
-    platform, clock = Platform_(), Clock()
-    worker = worker_for(dispatcher, sessions, platform, clock)
+    platform, console, clock = Platform_(), Platform_(Platform.CONSOLE), Clock()
+    worker = worker_for(dispatcher, sessions, platform, clock, console)
     await worker.send_due()
     await worker.send_due()  # nothing is due any more: nothing is sent again
     assert sorted(chat for chat, _key, _text in platform.sent) == [
@@ -102,8 +105,28 @@ async def test_every_subscriber_gets_the_announcement_once_and_the_report_follow
         "📣 Mitteilung der Koordination · Düsseldorfer Klimapakt\n\nNetzwerktreffen am 29. März"
     )
     assert set((await states(sessions)).values()) == {DeliveryState.DELIVERED}
-    # The coordinator (on the console here) sees the report at the end.
-    assert platform.edits == []
+    # The coordinator pressed Send on the console, where nothing can be edited: the report
+    # comes as a message of its own, once everything is sent.
+    assert [(chat, text) for chat, _key, text in console.sent] == [
+        ("chat-coordinator", "Mitteilung gesendet: Zustellbericht\nTelegram: zugestellt 10")
+    ]
+
+
+async def test_a_report_an_earlier_process_did_not_show_comes_at_the_next_start(
+    dispatcher: Dispatcher, coordinator: Chat, sessions: Sessions
+) -> None:
+    await broadcast(dispatcher, coordinator, 2)
+    platform, console, clock = Platform_(), Platform_(Platform.CONSOLE), Clock()
+    stopped = worker_for(dispatcher, sessions, platform, clock, console)
+    stopped.progress = None  # it sent everything, then stopped before showing the report
+    await stopped.send_due()
+    assert console.sent == []
+    started = worker_for(dispatcher, sessions, platform, clock, console)
+    started.stop()
+    await started.run()
+    assert [text for _chat, _key, text in console.sent] == [
+        "Mitteilung gesendet: Zustellbericht\nTelegram: zugestellt 2"
+    ]
 
 
 async def test_members_get_it_in_their_language(
