@@ -124,13 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
         logs.configure(
             logging.INFO if args.command == "run" else logging.WARNING,
-            [
-                secrets.telegram_token,
-                secrets.telegram_webhook_secret,
-                secrets.matrix_access_token,
-                secrets.matrix_password,
-                secrets.matrix_pickle_key,
-            ],
+            secrets.values(),
         )
         try:
             return asyncio.run(_run_command(args, config))

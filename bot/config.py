@@ -233,13 +233,6 @@ class Config(_Section):
     matrix: Matrix = Matrix()
 
 
-SECRET_VARIABLES = {
-    "telegram_token": "KLIMABOT_TELEGRAM_TOKEN",
-    "telegram_webhook_secret": "KLIMABOT_TELEGRAM_WEBHOOK_SECRET",
-    "matrix_access_token": "KLIMABOT_MATRIX_ACCESS_TOKEN",
-    "matrix_password": "KLIMABOT_MATRIX_PASSWORD",
-    "matrix_pickle_key": "KLIMABOT_MATRIX_PICKLE_KEY",
-}
 # The log replaces every occurrence of a secret; a shorter one would blank out common text.
 SECRET_MIN_LENGTH = 8
 
@@ -265,16 +258,25 @@ class Secrets(BaseModel):
 
         Refuse one too short to be hidden in the log without hiding ordinary text too.
         """
-        values = {field: os.environ.get(name) or None for field, name in SECRET_VARIABLES.items()}
+        values = {field: os.environ.get(variable(field)) or None for field in cls.model_fields}
         for field, value in values.items():
             if value is not None and len(value) < SECRET_MIN_LENGTH:
                 raise SecretError(
                     _(
                         "{variable} is too short: a secret needs at least {minimum} "
                         "characters, so that the log can hide it safely"
-                    ).format(variable=SECRET_VARIABLES[field], minimum=SECRET_MIN_LENGTH)
+                    ).format(variable=variable(field), minimum=SECRET_MIN_LENGTH)
                 )
         return cls(**values)
+
+    def values(self) -> list[str]:
+        """Return every secret that is set, for the log to hide."""
+        return [value for value in self.model_dump().values() if value]
+
+
+def variable(field: str) -> str:
+    """Return the environment variable of a secret: ``KLIMABOT_`` and its name."""
+    return f"KLIMABOT_{field.upper()}"
 
 
 def setup_problems(config: Config, secrets: Secrets) -> list[str]:

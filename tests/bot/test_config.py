@@ -227,3 +227,15 @@ def test_http_webhooks_are_refused_only_for_telegrams_own_api() -> None:
     )
     assert setup_problems(self_hosted, secrets) == []
     assert setup_problems(official, Secrets()) == []  # Telegram is off
+
+
+def test_every_secret_is_read_from_its_variable_and_handed_to_the_log_to_hide(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for number, field in enumerate(Secrets.model_fields):
+        monkeypatch.setenv(f"KLIMABOT_{field.upper()}", f"secret-value-{number}")
+    secrets = Secrets.from_environment()
+    assert sorted(secrets.values()) == sorted(
+        f"secret-value-{number}" for number in range(len(Secrets.model_fields))
+    )
+    assert "KLIMABOT_MATRIX_PICKLE_KEY" in {f"KLIMABOT_{f.upper()}" for f in Secrets.model_fields}
