@@ -22,6 +22,7 @@ from handlers import (
     accounts,
     announcements,
     meetings,
+    notices,
     partners,
     preferences,
     reminders,
@@ -234,6 +235,8 @@ def delivery_worker(app: App, running: Iterable[Transport]) -> DeliveryWorker:
     dispatcher = app.dispatcher
 
     async def render(session: AsyncSession, row: Claimed) -> Reply:
+        if row.notice_id is not None:
+            return await notices.notice_message(session, row.notice_id, row.member_id)
         if row.announcement_id is not None:
             return await announcements.delivery_message(
                 session, row.announcement_id, dispatcher.network

@@ -93,10 +93,10 @@ async def _merge(session: AsyncSession, source: Member, target: Member) -> None:
     for table, column, rests in _references_to_members():
         for rest in rests:
             # Where both have a row (answered the same meeting), the target's stays.
-            theirs = select(*rest).where(column == target.id)
-            await session.execute(
-                delete(table).where(column == source.id, tuple_(*rest).in_(theirs))
-            )
+            # A key of the member alone (one dialog per member): the target's row stays.
+            theirs = select(*rest or (column,)).where(column == target.id)
+            collides = tuple_(*rest).in_(theirs) if rest else theirs.exists()
+            await session.execute(delete(table).where(column == source.id, collides))
         await session.execute(
             update(table).where(column == source.id).values({column.name: target.id})
         )

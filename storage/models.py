@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import unicodedata
+import uuid
 from typing import Any, ClassVar
 
 from sqlalchemy import (
@@ -46,6 +47,11 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
 def utcnow() -> dt.datetime:
     """Return the current moment in UTC."""
     return dt.datetime.now(dt.UTC)
+
+
+def new_meeting_uid() -> str:
+    """Return a calendar UID no other meeting anywhere has."""
+    return f"{uuid.uuid4()}@klimabot"
 
 
 class Base(DeclarativeBase):
@@ -92,6 +98,15 @@ class DeliveryState(enum.StrEnum):
     FAILED = "failed"  # the platform refused it; the error says why
     EXPIRED = "expired"  # too late to be of use
     CANCELLED = "cancelled"
+
+
+class NoticeKind(enum.StrEnum):
+    """Why members who answered a meeting are told about it."""
+
+    CHANGED = "changed"
+    CANCELLED = "cancelled"
+    # A place became free and the first on the waiting list has it now.
+    MOVED_UP = "moved_up"
 
 
 class Topic(enum.StrEnum):
@@ -236,7 +251,43 @@ class Meeting(Base):
     agenda: Mapped[str | None] = mapped_column(Text)
     cancelled_at: Mapped[dt.datetime | None]
     import_key: Mapped[str | None] = mapped_column(ImportKey, index=True, unique=True)
+    # The calendar UID: random, so that it stays unique across networks and database resets.
+    uid: Mapped[str] = mapped_column(String(80), unique=True, default=new_meeting_uid)
+    # Raised with every change calendar apps must take over (RFC 5545 SEQUENCE).
+    sequence: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class MeetingNotice(Base):
+    """What changed about a meeting, told to those who answered yes or maybe."""
+
+    __tablename__ = "meeting_notices"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(
+        ForeignKey("meetings.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[NoticeKind] = mapped_column(_choice(NoticeKind, "notice_kind"))
+    # Each changed field with its old and new value, as JSON: {"starts_at": [old, new]};
+    # times in ISO 8601 with their offset.
+    changes: Mapped[str] = mapped_column(Text, default="{}")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Dialog(Base):
+    """A guided conversation in progress, such as /newmeeting: one per member at a time."""
+
+    __tablename__ = "dialogs"
+
+    member_id: Mapped[int] = mapped_column(
+        ForeignKey("members.id", ondelete="CASCADE"), primary_key=True
+    )
+    kind: Mapped[str] = mapped_column(String(32))
+    step: Mapped[str] = mapped_column(String(32))
+    # What was answered so far, as JSON.
+    data: Mapped[str] = mapped_column(Text, default="{}")
+    expires_at: Mapped[dt.datetime]
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
 class Rsvp(Base):
@@ -333,6 +384,7 @@ class Delivery(Base):
     __tablename__ = "deliveries"
     __table_args__ = (
         UniqueConstraint("announcement_id", "member_id"),
+        UniqueConstraint("notice_id", "member_id"),
         # One reminder per member, meeting and offset for the start it was planned for.
         UniqueConstraint("meeting_id", "member_id", "offset_minutes", "planned_start"),
         Index("ix_deliveries_due", "state", "platform", "due_at"),
@@ -344,6 +396,9 @@ class Delivery(Base):
     )
     meeting_id: Mapped[int | None] = mapped_column(
         ForeignKey("meetings.id", ondelete="CASCADE"), index=True
+    )
+    notice_id: Mapped[int | None] = mapped_column(
+        ForeignKey("meeting_notices.id", ondelete="CASCADE"), index=True
     )
     # A reminder: how long before the start, and the start it was planned for.
     offset_minutes: Mapped[int | None]

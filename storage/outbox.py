@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import (
@@ -37,6 +38,16 @@ async def addresses(session: AsyncSession, topic: Topic) -> list[Address]:
     platform that still accepts messages for them; one no platform accepts is listed as not
     reachable, so that reports can count them.
     """
+    subscribed = select(Subscription.member_id).where(Subscription.topic == topic)
+    return await _addresses(session, Identity.member_id.in_(subscribed))
+
+
+async def member_addresses(session: AsyncSession, member_ids: Iterable[int]) -> list[Address]:
+    """Return one address per member given, chosen as for a topic's subscribers."""
+    return await _addresses(session, Identity.member_id.in_(list(member_ids)))
+
+
+async def _addresses(session: AsyncSession, members: ColumnElement[bool]) -> list[Address]:
     rows = await session.execute(
         select(
             Identity.member_id,
@@ -44,9 +55,7 @@ async def addresses(session: AsyncSession, topic: Topic) -> list[Address]:
             Identity.chat_id,
             Identity.unreachable_since,
             Identity.last_seen_at,
-        )
-        .join(Subscription, Subscription.member_id == Identity.member_id)
-        .where(Subscription.topic == topic, Identity.chat_id.is_not(None))
+        ).where(members, Identity.chat_id.is_not(None))
     )
     best: dict[int, tuple[tuple[bool, dt.datetime], Address]] = {}
     oldest = dt.datetime.min.replace(tzinfo=dt.UTC)
@@ -66,6 +75,7 @@ async def queue_deliveries(
     now: dt.datetime,
     *,
     announcement_id: int | None = None,
+    notice_id: int | None = None,
 ) -> None:
     """Add a delivery row per address; one known to be unreachable is final at once."""
     if not targets:
@@ -75,6 +85,7 @@ async def queue_deliveries(
         [
             {
                 "announcement_id": announcement_id,
+                "notice_id": notice_id,
                 "member_id": target.member_id,
                 "platform": target.platform,
                 "chat_id": target.chat_id,
@@ -100,6 +111,7 @@ class Claimed:
     language: str | None
     announcement_id: int | None
     meeting_id: int | None
+    notice_id: int | None
     attempts: int
 
 
@@ -144,6 +156,7 @@ async def claim_due(
             Member.language,
             Delivery.announcement_id,
             Delivery.meeting_id,
+            Delivery.notice_id,
             Delivery.attempts,
         )
         .join(Member, Member.id == Delivery.member_id)
