@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from storage.models import new_meeting_uid
 from tests.bot.transports.test_telegram import COORDINATOR
 from tests.bot_process import BotProcess, store_subscribers
 from tests.telegram_fixtures import TOKEN
@@ -41,12 +42,13 @@ def plan(bot: BotProcess, peer: TelegramPeer, due_in: list[float]) -> list[int]:
     with sqlite3.connect(bot.database) as connection:
         return [
             connection.execute(
-                "INSERT INTO meetings (title, starts_at, location, created_at) "
-                "VALUES (?, ?, 'IHK Düsseldorf', ?) RETURNING id",
+                "INSERT INTO meetings (title, starts_at, location, created_at, uid) "
+                "VALUES (?, ?, 'IHK Düsseldorf', ?, ?) RETURNING id",
                 (
                     f"Treffen {number}",
                     (now + dt.timedelta(seconds=60 + seconds)).isoformat(sep=" "),
                     long_ago,
+                    new_meeting_uid(),
                 ),
             ).fetchone()[0]
             for number, seconds in enumerate(due_in, start=1)
