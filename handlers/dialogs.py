@@ -63,6 +63,7 @@ DIALOG = Command("", answer_dialog, "", "")
     "skip",
     help=N_("skip an optional step of a dialog"),
     usage=N_("/skip"),
+    role=Role.COORDINATOR,  # only coordinators have dialogs so far
     names={"de": "weiter"},
     group=False,
 )
@@ -78,6 +79,7 @@ async def skip_step(request: Request, ctx: Context) -> Reply:
     "cancel",
     help=N_("stop a dialog or a preview; nothing is stored"),
     usage=N_("/cancel"),
+    role=Role.COORDINATOR,
     names={"de": "abbrechen"},
     group=False,
 )
