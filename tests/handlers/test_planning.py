@@ -491,3 +491,28 @@ async def test_plain_messages_in_a_group_are_no_answers(
     assert (await coordinator.send("Netzwerktreffen")).startswith("Schritt 2 von 5")
     [data] = await stored(sessions, select(Dialog.data))
     assert data == ('{"title": "Netzwerktreffen"}',)
+
+
+async def test_an_english_speaking_coordinator_plans_in_english(
+    dispatcher: Dispatcher, sessions: Sessions
+) -> None:
+    coordinator = Chat(dispatcher, "coordinator", language_code="en")
+    question = await coordinator.reply("/newmeeting")
+    assert to_plain(question.text) == "New meeting, step 1 of 5: what is its title?"
+    await coordinator.send("Network meeting")
+    assert await coordinator.send("31.02.2027 14:00") == (
+        "There is no day 31.02.2027 in the calendar.\n"
+        "Step 2 of 5: when does it start? For example 29.03.2027 14:00, 29.3. 14 Uhr or "
+        "2027-03-29 14:00; an end may follow, as in 14:00-17:00."
+    )
+    await coordinator.send("2027-03-29 14:00-17:00")
+    await coordinator.send("https://example.org/meet")
+    preview = await coordinator.reply("/skip")
+    assert to_plain(preview.text).startswith(
+        "Preview: this is how members will see it.\n\nNetwork meeting #1\n"
+        "🗓 Mon, Mar 29, 2027, 2:00\u202fPM–5:00\u202fPM\n"
+    )
+    assert [b.label for row in preview.buttons for b in row] == ["💾 Save", "✖ Cancel"]
+    assert (await pressed(coordinator, "Save")).startswith(
+        "✅ Saved as #1: members find it in /meetings."
+    )
