@@ -516,3 +516,36 @@ async def test_an_english_speaking_coordinator_plans_in_english(
     assert (await pressed(coordinator, "Save")).startswith(
         "✅ Saved as #1: members find it in /meetings."
     )
+
+
+async def test_a_new_start_keeps_the_length_and_the_end_can_change_alone(
+    coordinator: Chat, sessions: Sessions
+) -> None:
+    await _answered(coordinator.dispatcher, coordinator)
+    ends = select(Meeting.starts_at, Meeting.ends_at)
+    await coordinator.send("/editmeeting 1 time 30.03.2027 15:00")
+    await pressed(coordinator, "Speichern")
+    assert await stored(sessions, ends) == [(berlin(3, 30, 15), berlin(3, 30, 18))]
+    await coordinator.send("/editmeeting 1 ende 16:30")
+    await pressed(coordinator, "Speichern")
+    assert await stored(sessions, ends) == [
+        (berlin(3, 30, 15), berlin(3, 30, 16) + dt.timedelta(minutes=30))
+    ]
+    await coordinator.send("/editmeeting 1 end -")
+    await pressed(coordinator, "Speichern")
+    assert await stored(sessions, ends) == [(berlin(3, 30, 15), None)]
+    assert await stored(sessions, select(Meeting.sequence)) == [(3,)]
+
+
+async def test_a_meeting_keeps_a_place_or_a_link(coordinator: Chat, sessions: Sessions) -> None:
+    await _answered(coordinator.dispatcher, coordinator)
+    assert await coordinator.send("/editmeeting 1 ort -") == (
+        "Ein Treffen braucht einen Ort oder einen Online-Link."
+    )
+    await coordinator.send("/editmeeting 1 link https://example.org/hybrid")
+    await pressed(coordinator, "Speichern")
+    await coordinator.send("/editmeeting 1 ort -")
+    await pressed(coordinator, "Speichern")
+    assert await stored(sessions, select(Meeting.location, Meeting.online_url)) == [
+        (None, "https://example.org/hybrid")
+    ]
