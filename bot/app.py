@@ -21,9 +21,11 @@ from bot.transports import Transport
 from handlers import (
     accounts,
     announcements,
+    dialogs,
     meetings,
     notices,
     partners,
+    planning,
     preferences,
     reminders,
     start,
@@ -52,6 +54,8 @@ ROUTERS = (
     preferences.router,
     reminders.router,
     accounts.router,
+    planning.router,
+    dialogs.router,
 )
 
 
@@ -99,6 +103,7 @@ def build_dispatcher(
         reminder_offsets=config.reminders.offset_minutes,
     )
     dispatcher.include_routers(*ROUTERS)
+    dispatcher.dialog = dialogs.DIALOG
     return dispatcher
 
 

@@ -20,6 +20,7 @@ from bot.i18n import _
 from bot.markup import code, shorten
 from bot.routing import Command, Context, Router
 from storage.db import WriteNeeded
+from storage.dialogs import waiting_dialog
 from storage.members import member_for, note_seen
 from storage.models import utcnow
 
@@ -63,6 +64,8 @@ class Dispatcher:
         self.quiet_hours = quiet_hours
         self.reminder_offsets = reminder_offsets
         self._commands: dict[str, Command] = {}
+        # Answers a plain message in a private chat while its sender is in a dialog.
+        self.dialog: Command | None = None
         self._noting: set[asyncio.Task[None]] = set()
 
     def include_routers(self, *routers: Router) -> None:
@@ -139,6 +142,8 @@ class Dispatcher:
         with i18n.using(self.localizer(member.language)):
             if verdict is Verdict.NOTICE:
                 return _slow_down(wait)
+            if command is None and self.dialog and await _in_dialog(session, request, member.id):
+                command = self.dialog
             if command is None:
                 return _unknown(request)
             if command.role > role:
@@ -212,6 +217,11 @@ def _slow_down(wait: float) -> Reply:
         "I will answer again in {seconds} seconds."
     ).format(seconds=seconds)
     return Reply(Markup.escape(text), is_error=True)
+
+
+async def _in_dialog(session: AsyncSession, request: Request, member_id: int) -> bool:
+    plain = not (request.command or request.is_group or request.via_button)
+    return plain and await waiting_dialog(session, member_id)
 
 
 def _supported(language_code: str | None) -> str | None:
