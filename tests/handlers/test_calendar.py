@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.app import build_dispatcher
 from bot.config import Config
-from bot.core import Reply
+from bot.core import Platform, Reply
 from bot.dispatch import Dispatcher
 from bot.markup import to_plain
 from storage.db import open_database, session_factory
@@ -359,3 +359,17 @@ async def test_a_wrong_meeting_number_is_answered(member: Chat, meeting: Meeting
         "Es gibt kein Treffen #99. /meetings zeigt die Treffen."
     )
     assert (await member.send("/calendar morgen")).endswith("So geht’s: /kalender [NR|neu]")
+
+
+async def test_linking_accounts_keeps_a_feed_address(
+    with_feed: Dispatcher, meeting: Meeting, sessions: Sessions
+) -> None:
+    telegram = Chat(with_feed, "4242", platform=Platform.TELEGRAM)
+    matrix = Chat(with_feed, "@anna:example.org", platform=Platform.MATRIX)
+    await telegram.send("/start")
+    address = feed_link(await matrix.send("/calendar"))
+    code = (await telegram.send("/link")).split("Verbindungscode: ")[1].split("\n")[0]
+    assert (await matrix.send(f"/link {code}")).startswith("Verbunden:")
+    assert feed_link(await telegram.send("/calendar")) == address
+    assert feed_link(await matrix.send("/calendar")) == address
+    assert len(await stored(sessions, select(Member.calendar_token))) == 1
