@@ -263,20 +263,6 @@ class Config(_Section):
     meetings: Meetings = Meetings()
     calendar: CalendarFeeds = CalendarFeeds()
 
-    @model_validator(mode="after")
-    def _calendar_port_free(self) -> Config:
-        # The Telegram webhook's server cannot share its port with the feeds.
-        telegram, calendar = self.telegram, self.calendar
-        if (
-            calendar.public_url is not None
-            and telegram.mode == "webhook"
-            and (telegram.listen, telegram.port) == (calendar.listen, calendar.port)
-        ):
-            raise ValueError(
-                N_("calendar.port must differ from telegram.port: the webhook listens there")
-            )
-        return self
-
 
 # The log replaces every occurrence of a secret; a shorter one would blank out common text.
 SECRET_MIN_LENGTH = 8
@@ -340,6 +326,14 @@ def setup_problems(config: Config, secrets: Secrets) -> list[str]:
                     "telegram.webhook_url must be an https address: Telegram delivers "
                     "webhooks over https only."
                 )
+            )
+        feeds = config.calendar
+        if feeds.feed_url and (feeds.listen, feeds.port) == (telegram.listen, telegram.port):
+            # Telegram's webhook server cannot share its port with the calendar feeds.
+            problems.append(
+                _(
+                    "calendar.port {port} is where the Telegram webhook listens: choose another."
+                ).format(port=feeds.port)
             )
     matrix = config.matrix
     if (secrets.matrix_access_token or secrets.matrix_password) and (

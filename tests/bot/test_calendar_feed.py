@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.app import build_dispatcher
 from bot.calendar_feed import CalendarFeed
-from bot.config import Config, ConfigError, parse_config
+from bot.config import Config, ConfigError, Secrets, parse_config, setup_problems
 from bot.dispatch import Dispatcher
 from storage.models import Meeting, Member
 from tests.bot.transports.test_telegram import ask, free_port
@@ -263,13 +264,16 @@ def test_the_feed_cannot_share_the_webhooks_port() -> None:
         "telegram:\n  mode: webhook\n  webhook_url: https://bot.example.org/hook\n"
         "  port: 8443\ncalendar:\n  public_url: https://bot.example.org\n  port: 8443\n"
     )
-    with pytest.raises(ConfigError) as raised:
-        parse_config(text, Path("config.yaml"))
-    assert raised.value.problems == [
-        "(oberste Ebene): calendar.port muss sich von telegram.port unterscheiden: "
-        "Dort lauscht der Webhook"
+    secrets = Secrets(telegram_token=TOKEN, telegram_webhook_secret="s3cr3t-webhook")
+    assert setup_problems(parse_config(text, Path("config.yaml")), secrets) == [
+        "calendar.port 8443 ist der Port, auf dem der Telegram-Webhook lauscht: "
+        "Wählen Sie einen anderen."
     ]
-    assert parse_config(text.replace("port: 8443\n", "port: 8444\n", 1), Path("c.yaml"))
+    other = parse_config(text.replace("port: 8443\n", "port: 8444\n", 1), Path("config.yaml"))
+    assert setup_problems(other, secrets) == []
+    # Polling needs no port of its own.
+    polling = parse_config(text.replace("mode: webhook", "mode: polling"), Path("config.yaml"))
+    assert setup_problems(polling, secrets) == []
 
 
 def test_a_wrong_default_duration_names_the_key() -> None:
@@ -312,3 +316,25 @@ async def test_klimabot_run_serves_the_feed(tmp_path: Path, telegram_peer: Teleg
         assert await bot.stop() == 0
     assert not any(str(token)[:12] in line for line in bot.log)
     assert any(f"calendar feeds served on 127.0.0.1:{port}" in line for line in bot.log)
+
+
+async def test_klimabot_run_says_when_the_feeds_port_is_taken(
+    tmp_path: Path, telegram_peer: TelegramPeer
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        bot = BotProcess(
+            tmp_path,
+            f"telegram:\n  base_url: {telegram_peer.base_url}\n"
+            f"calendar:\n  public_url: http://127.0.0.1:{port}\n  port: {port}\n",
+            {"KLIMABOT_TELEGRAM_TOKEN": TOKEN},
+        )
+        with pytest.raises(AssertionError, match="did not start"):
+            await bot.start()
+        assert await bot.stop() == 1
+    assert bot.log[-1].startswith(
+        f"klimabot: Die Kalender-Feeds können nicht auf 127.0.0.1:{port} lauschen: "
+    )
+    assert not any("Traceback" in line for line in bot.log)
