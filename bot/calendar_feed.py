@@ -18,7 +18,8 @@ logger = logging.getLogger(__name__)
 
 FEED_SUFFIX = ".ics"
 # Apps ask every time whether the feed changed (the ETag makes the answer short), and no
-# shared cache keeps a member's calendar.
+# shared cache keeps a member's calendar. No Last-Modified: a feed also changes with the
+# member's language and reminder offsets, which keep no time of change.
 CACHE_CONTROL = "private, no-cache"
 
 
@@ -62,7 +63,8 @@ class CalendarFeed:
         try:
             body = await self._feed(name.removesuffix(FEED_SUFFIX))
         except Exception as error:
-            # Where it failed, but not the error's text: a database error's carries the token.
+            # Where it failed, but not the error's text: a database error's text holds the
+            # statement's parameters, and so a part of the token.
             trace = "".join(traceback.format_tb(error.__traceback__))
             logger.error("a calendar feed failed with %s:\n%s", type(error).__name__, trace)
             return web.Response(status=500)

@@ -296,7 +296,8 @@ async def _serve(app: App) -> int:
         except OSError as error:
             message = _("The calendar feeds cannot listen on {address}: {error}")
             address = f"{feed.listen}:{feed.port}"
-            raise Failure(message.format(address=address, error=error.strerror)) from error
+            reason = error.strerror or str(error)
+            raise Failure(message.format(address=address, error=reason)) from error
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
