@@ -21,6 +21,7 @@ from bot.transports import Transport
 from handlers import (
     accounts,
     announcements,
+    calendar,
     dialogs,
     meetings,
     notices,
@@ -40,6 +41,7 @@ from storage.reminders import ReminderRules
 
 if TYPE_CHECKING:
     # The chat libraries are imported only when their transport runs: the CLI starts fast.
+    from bot.calendar_feed import CalendarFeed
     from bot.transports.matrix import MatrixTransport
     from bot.transports.telegram import Menu, TelegramTransport
 
@@ -49,6 +51,7 @@ ROUTERS = (
     start.router,
     announcements.router,
     meetings.router,
+    calendar.router,
     tips.router,
     partners.router,
     preferences.router,
@@ -101,6 +104,8 @@ def build_dispatcher(
         allowance=Allowance(config.rate_limit.commands, config.rate_limit.seconds),
         quiet_hours=config.announcements.quiet(config.network.zone),
         reminder_offsets=config.reminders.offset_minutes,
+        meeting_length=config.meetings.default_length,
+        feed_url=config.calendar.feed_url,
     )
     dispatcher.include_routers(*ROUTERS)
     dispatcher.dialog = dialogs.DIALOG
@@ -288,3 +293,13 @@ def reminder_planner(app: App) -> ReminderPlanner:
     return ReminderPlanner(
         app.sessions, rules, clock=app.dispatcher.clock, readers=app.dispatcher.readers
     )
+
+
+def calendar_feed(app: App) -> CalendarFeed | None:
+    """Return the server of the private calendar feeds, where calendar.public_url is set."""
+    from bot.calendar_feed import CalendarFeed  # noqa: PLC0415
+
+    section = app.config.calendar
+    if section.feed_url is None:
+        return None
+    return CalendarFeed(app.dispatcher, section.feed_url, section.listen, section.port)

@@ -19,7 +19,15 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from bot import i18n, logs
-from bot.app import App, SetupError, delivery_worker, open_app, reminder_planner, transports
+from bot.app import (
+    App,
+    SetupError,
+    calendar_feed,
+    delivery_worker,
+    open_app,
+    reminder_planner,
+    transports,
+)
 from bot.config import (
     DEFAULT_PATH,
     Config,
@@ -281,6 +289,15 @@ async def _serve(app: App) -> int:
                 "KLIMABOT_MATRIX_ACCESS_TOKEN (see the README), or try `klimabot chat`."
             )
         )
+    feed = calendar_feed(app)
+    if feed is not None:
+        try:
+            await feed.start()
+        except OSError as error:
+            message = _("The calendar feeds cannot listen on {address}: {error}")
+            address = f"{feed.listen}:{feed.port}"
+            reason = error.strerror or str(error)
+            raise Failure(message.format(address=address, error=reason)) from error
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -315,6 +332,8 @@ async def _serve(app: App) -> int:
                 await transport.stop()
             except Exception:
                 logger.exception("stopping the %s transport failed", transport.platform)
+        if feed is not None:
+            await feed.stop()
     return 0
 
 

@@ -193,6 +193,35 @@ class Reminders(_Section):
         return _minutes(self.catch_up)
 
 
+class Meetings(_Section):
+    """How meetings appear in calendar files."""
+
+    # The length calendar apps show for a meeting without an end; None leaves the end open.
+    default_duration: Duration | None = None
+
+    @property
+    def default_length(self) -> dt.timedelta | None:
+        """Return the length shown for a meeting without an end, if one is configured."""
+        if self.default_duration is None:
+            return None
+        return dt.timedelta(minutes=_minutes(self.default_duration))
+
+
+class CalendarFeeds(_Section):
+    """The private calendar feeds; `klimabot run` serves them when public_url is set."""
+
+    public_url: HttpUrl | None = None
+    listen: str = "127.0.0.1"
+    port: int = Field(default=8444, ge=1, le=65535)
+
+    @property
+    def feed_url(self) -> str | None:
+        """Return the address the feeds are under (ending in /calendar/), if they are served."""
+        if self.public_url is None:
+            return None
+        return str(self.public_url).rstrip("/") + "/calendar/"
+
+
 class Telegram(_Section):
     """The Telegram transport; it runs when KLIMABOT_TELEGRAM_TOKEN is set."""
 
@@ -231,6 +260,8 @@ class Config(_Section):
     reminders: Reminders = Reminders()
     telegram: Telegram = Telegram()
     matrix: Matrix = Matrix()
+    meetings: Meetings = Meetings()
+    calendar: CalendarFeeds = CalendarFeeds()
 
 
 # The log replaces every occurrence of a secret; a shorter one would blank out common text.
@@ -295,6 +326,14 @@ def setup_problems(config: Config, secrets: Secrets) -> list[str]:
                     "telegram.webhook_url must be an https address: Telegram delivers "
                     "webhooks over https only."
                 )
+            )
+        feeds = config.calendar
+        if feeds.feed_url and (feeds.listen, feeds.port) == (telegram.listen, telegram.port):
+            # Telegram's webhook server cannot share its port with the calendar feeds.
+            problems.append(
+                _(
+                    "calendar.port {port} is where the Telegram webhook listens: choose another."
+                ).format(port=feeds.port)
             )
     matrix = config.matrix
     if (secrets.matrix_access_token or secrets.matrix_password) and (

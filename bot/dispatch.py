@@ -51,6 +51,8 @@ class Dispatcher:
         quiet_hours: QuietHours | None = None,
         reminder_offsets: tuple[int, ...] = (),
         readers: async_sessionmaker[AsyncSession] | None = None,
+        meeting_length: dt.timedelta | None = None,
+        feed_url: str | None = None,
     ) -> None:
         self.sessions = sessions
         # Units begin here when given, and move to `sessions` once they want to write.
@@ -63,6 +65,8 @@ class Dispatcher:
         self.clock = clock
         self.quiet_hours = quiet_hours
         self.reminder_offsets = reminder_offsets
+        self.meeting_length = meeting_length
+        self.feed_url = feed_url
         self._commands: dict[str, Command] = {}
         # Answers a plain message in a private chat while its sender is in a dialog.
         self.dialog: Command | None = None
@@ -158,6 +162,8 @@ class Dispatcher:
                 self.commands_for(role),
                 self.quiet_hours,
                 self.reminder_offsets,
+                self.meeting_length,
+                self.feed_url,
             )
             return await self._run(command, request, context)
 

@@ -29,6 +29,10 @@ class Context:
     commands: Sequence[Command] = ()
     quiet_hours: QuietHours | None = None
     reminder_offsets: tuple[int, ...] = ()  # the network's default, in minutes
+    # What calendar apps show as the length of a meeting without an end (None: no end).
+    meeting_length: dt.timedelta | None = None
+    # Where the private calendar feeds are served (ending in /calendar/), if anywhere.
+    feed_url: str | None = None
 
 
 Handler = Callable[[Request, Context], Awaitable[Reply]]

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from icalendar import Calendar, Event
 from markupsafe import Markup
 
-from bot.core import Attachment, Button, Reply, Request, UserError
-from bot.i18n import N_, _, format_when, ngettext, parse_choice
+from bot.core import Button, Reply, Request, UserError
+from bot.i18n import N_, _, format_when, parse_choice
 from bot.markup import blocks, bold, code, italic, lines, link
 from bot.routing import Context, Router
 from handlers.arguments import parse_id
@@ -126,33 +125,6 @@ async def answer_meeting(request: Request, ctx: Context) -> Reply:
     )
 
 
-@router.command(
-    "calendar",
-    help=N_("calendar file of the upcoming meetings"),
-    usage=N_("/calendar [ID]"),
-    names={"de": "kalender"},
-)
-async def send_calendar(request: Request, ctx: Context) -> Reply:
-    """Send an .ics file with one meeting or all upcoming ones."""
-    if request.args.strip():
-        meetings = [(await _summary(ctx, request.args)).meeting]
-    else:
-        upcoming = await upcoming_meetings(ctx.session, ctx.now, limit=100)
-        meetings = [summary.meeting for summary in upcoming.summaries]
-    if not meetings:
-        return Reply(Markup.escape(_("No meetings are planned at the moment.")))
-    name = f"meeting-{meetings[0].id}.ics" if len(meetings) == 1 else "meetings.ics"
-    text = Markup.escape(
-        ngettext(
-            "Here is {count} meeting for your calendar.",
-            "Here are {count} meetings for your calendar.",
-            len(meetings),
-        )
-    ).format(count=len(meetings))
-    ics = Attachment(name, "text/calendar", _ics(meetings, ctx.network, ctx.now))
-    return Reply(text, attachments=(ics,))
-
-
 async def _summary(ctx: Context, arg: str) -> MeetingSummary:
     meeting_id = parse_id(arg, _("The meeting number must be a number, as shown by /meetings."))
     summary = await meeting_summary(ctx.session, meeting_id)
@@ -243,25 +215,3 @@ def _meeting_buttons(meeting: Meeting, now: dt.datetime) -> tuple[tuple[Button, 
     if not _open(meeting, now):
         return ()
     return (answer_buttons(meeting), calendar)
-
-
-def _ics(meetings: list[Meeting], network: str, now: dt.datetime) -> bytes:
-    calendar = Calendar()
-    calendar.add("prodid", "-//Klimabot//klimabot//DE")
-    calendar.add("version", "2.0")
-    calendar.add("x-wr-calname", network)
-    for meeting in meetings:
-        event = Event()
-        event.add("uid", f"meeting-{meeting.id}@klimabot")
-        event.add("dtstamp", now)
-        event.add("dtstart", meeting.starts_at)
-        event.add("dtend", meeting.ends_at or meeting.starts_at + dt.timedelta(hours=2))
-        event.add("summary", meeting.title)
-        if meeting.location:
-            event.add("location", meeting.location)
-        if meeting.online_url:
-            event.add("url", meeting.online_url)
-        if meeting.agenda:
-            event.add("description", meeting.agenda)
-        calendar.add_component(event)
-    return bytes(calendar.to_ical())

@@ -100,9 +100,13 @@ async def _merge(session: AsyncSession, source: Member, target: Member) -> None:
         await session.execute(
             update(table).where(column == source.id).values({column.name: target.id})
         )
-    for attribute in Member.__mapper__.column_attrs:
-        if attribute.key != "id" and getattr(target, attribute.key) in (None, ""):
-            setattr(target, attribute.key, getattr(source, attribute.key))
-    await session.flush()
+    inherited = {
+        attribute.key: getattr(source, attribute.key)
+        for attribute in Member.__mapper__.column_attrs
+        if attribute.key != "id" and getattr(target, attribute.key) in (None, "")
+    }
+    # Gone first, so that a unique value (the calendar feed's token) can move to the target.
     await session.execute(delete(Member).where(Member.id == source.id))
+    for key, value in inherited.items():
+        setattr(target, key, value)
     await session.flush()

@@ -175,6 +175,8 @@ class Member(Base):
     # Minutes before a meeting to remind this member, e.g. "1440 120"; "" is none at all,
     # NULL the network's default.
     reminder_offsets: Mapped[str | None] = mapped_column(String(64))
+    # The secret in the address of the member's private calendar feed; NULL until asked for.
+    calendar_token: Mapped[str | None] = mapped_column(String(64), unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     partner: Mapped[Partner | None] = relationship(lazy="raise")

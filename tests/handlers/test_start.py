@@ -45,7 +45,7 @@ async def test_german_help_shows_the_german_names(member: Chat) -> None:
         "/treffen – die nächsten Netzwerktreffen",
         "/termin NR – ",
         "/teilnehmen NR ja|nein|vielleicht – ",
-        "/kalender [NR] – ",
+        "/kalender [NR|neu] – ",
         "/tipps [Suchwörter|Kategorie] – ",
         "/tipp NR – ",
         "/klimapartner – ",
