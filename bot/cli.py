@@ -61,6 +61,8 @@ PROGRESS_FROM = 10_000
 
 # The lines typed into `klimabot chat` in earlier chats, for the up arrow.
 HISTORY = Path("~/.klimabot_history")
+# Where `klimabot chat` saves the files the bot sends, beside the database.
+FILES = "klimabot-files"
 
 
 class Failure(Exception):
@@ -238,8 +240,13 @@ async def _chat(app: App) -> int:
             if await load_demo(session, today, app.config.network.zone):
                 await session.commit()
                 print(_("A new database: the demo network is loaded."), file=sys.stderr)
+    database = db.sqlite_file(app.config.database.url)
     console = ConsoleTransport(
-        app.dispatcher.handle, stdin=sys.stdin, stdout=sys.stdout, history=HISTORY
+        app.dispatcher.handle,
+        stdin=sys.stdin,
+        stdout=sys.stdout,
+        history=HISTORY,
+        files=(database.parent if database else Path()) / FILES,
     )
     if console.interactive:
         print(_("Type /help to begin; Ctrl-D ends the chat."))

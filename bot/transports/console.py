@@ -8,7 +8,6 @@ import importlib
 import logging
 import os
 import re
-import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -65,7 +64,7 @@ class ConsoleTransport:
         stdin: TextIO,
         stdout: TextIO,
         user_id: str = "local",
-        files: Path | None = None,
+        files: Path = Path("klimabot-files"),
         history: Path | None = None,
     ) -> None:
         self.handle = handle
@@ -162,9 +161,9 @@ class ConsoleTransport:
         if hints:
             parts.append("\n".join(hints))
         for attachment in reply.attachments:
-            folder = self.files or Path(tempfile.mkdtemp(prefix="klimabot-"))
-            folder.mkdir(parents=True, exist_ok=True)
-            path = folder / Path(attachment.filename).name
+            # One folder the person can find again; a file of the same name is replaced.
+            self.files.mkdir(parents=True, exist_ok=True)
+            path = self.files / Path(attachment.filename).name
             path.write_bytes(attachment.data)
             parts.append(f"📎 {path}")
         return printable("\n".join(parts))

@@ -84,6 +84,22 @@ def test_undecodable_bytes_and_empty_lines_are_no_end(tmp_path: Path) -> None:
     assert "\ufffd" not in out.decode()  # the bad bytes were read as U+FFFD, never shown
 
 
+def test_files_are_saved_beside_the_database_and_no_temporary_folder_is_left(
+    tmp_path: Path,
+) -> None:
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    chat = klimabot_chat(tmp_path, environment={"TMPDIR": str(temporary)})
+    out, err = chat.communicate(b"/calendar\n/calendar 3\n/calendar\n", timeout=60)
+    assert chat.returncode == 0, err.decode()
+    files = tmp_path / "klimabot-files"
+    assert out.decode().count(f"📎 {files / 'meetings.ics'}") == 2
+    assert f"📎 {files / 'meeting-3.ics'}" in out.decode()
+    assert sorted(path.name for path in files.iterdir()) == ["meeting-3.ics", "meetings.ics"]
+    assert (files / "meetings.ics").read_bytes().startswith(b"BEGIN:VCALENDAR")
+    assert list(temporary.iterdir()) == []
+
+
 def test_a_failing_input_ends_the_chat_with_one_line(tmp_path: Path) -> None:
     # stdin is a connection whose other end resets it: reading fails, it does not just end.
     with socket.create_server(("127.0.0.1", 0)) as server:
