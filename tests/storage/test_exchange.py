@@ -652,7 +652,7 @@ async def test_an_empty_database_exports_empty_sections(db: Sessions) -> None:
     exported = await export_text(db)
 
     assert exported == "partners: []\n\nmeetings: []\n\ntips: []\n"
-    assert parse_import(exported, TZ) == NetworkData()
+    assert parse_import(exported, TZ) == NetworkData(timezone=TZ)
 
 
 async def test_long_texts_stay_readable_in_the_export(db: Sessions) -> None:
