@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.meetings import is_over
@@ -53,15 +53,15 @@ async def answer(
     previous = None if rsvp is None else Answer(rsvp.answer)
     if rsvp is not None and previous is given:
         return Answered(previous, await waiting_place(session, meeting.id, member_id))
-    if rsvp is None:
-        rsvp = Rsvp(meeting_id=meeting.id, member_id=member_id, answer=given, answered_at=now)
-        session.add(rsvp)
-    rsvp.answer, rsvp.answered_at, rsvp.waiting_since = given, now, None
-    await session.flush()
+    # A new "yes" (one who had a place would have answered yes before) waits if it is full.
     full = meeting.capacity is not None and given is Answer.YES
-    if full and await taken_places(session, meeting.id) > (meeting.capacity or 0):
-        rsvp.waiting_since = now
-        await session.flush()
+    waits = full and await taken_places(session, meeting.id) >= (meeting.capacity or 0)
+    if rsvp is None:
+        rsvp = Rsvp(meeting_id=meeting.id, member_id=member_id, answer=given)
+        session.add(rsvp)
+    rsvp.answer, rsvp.answered_at = given, now
+    rsvp.waiting_since = now if waits else None
+    await session.flush()
     moved_up = await fill_places(session, meeting, now)
     return Answered(previous, await waiting_place(session, meeting.id, member_id), moved_up)
 
@@ -106,11 +106,13 @@ async def fill_places(
         moved_up = tuple(waiting[: max(0, free)])
     if not moved_up:
         return ()
-    for member_id in moved_up:
-        rsvp = await session.get(Rsvp, (meeting.id, member_id))
-        assert rsvp is not None
-        rsvp.waiting_since = None
-    await session.flush()
+    await session.execute(
+        update(Rsvp)
+        .where(Rsvp.meeting_id == meeting.id, Rsvp.member_id.in_(moved_up))
+        # Moving up is no new answer: the time they answered stays.
+        .values(waiting_since=None, answered_at=Rsvp.answered_at)
+        .execution_options(synchronize_session="fetch")
+    )
     await queue_notice(session, meeting.id, NoticeKind.MOVED_UP, moved_up, now)
     return moved_up
 

@@ -337,7 +337,7 @@ def parse_import(text: str, timezone: dt.tzinfo) -> NetworkData:
     """Validate an import file and return its entries, or raise ImportFileError."""
     document = load_yaml(text)
     if document is None:
-        return NetworkData()
+        return NetworkData(timezone=timezone)
     if not isinstance(document, dict):
         raise file_problem("not_a_mapping", value=values.show(document))
     try:

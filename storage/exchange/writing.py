@@ -105,20 +105,29 @@ async def write_import(
     session: AsyncSession,
     plan: ImportPlan,
     data: NetworkData,
-    progress: Progress | None = None,
+    progress: Progress | None,
+    now: dt.datetime,
 ) -> ImportSummary:
     """Make the planned writes, then the series' occurrences; the caller commits."""
     summary = await write_plan(session, plan, progress)
-    await write_occurrences(session, data, utcnow())
+    await write_occurrences(session, data, now)
     return summary
 
 
 async def import_data(
-    session: AsyncSession, data: NetworkData, progress: Progress | None = None
+    session: AsyncSession,
+    data: NetworkData,
+    progress: Progress | None = None,
+    *,
+    now: dt.datetime | None = None,
 ) -> ImportSummary:
-    """Create or update the entries by their keys; the caller commits (or rolls back)."""
-    plan = plan_import(data, await read_stored(session))
-    return await write_import(session, plan, data, progress)
+    """Create or update the entries by their keys; the caller commits (or rolls back).
+
+    ``now`` decides how far ahead series are made into meetings (and cancellation times).
+    """
+    now = now or utcnow()
+    plan = plan_import(data, await read_stored(session), now)
+    return await write_import(session, plan, data, progress, now)
 
 
 async def _data_version(session: AsyncSession) -> tuple[int, int]:
@@ -134,8 +143,11 @@ async def import_file(
     yaml_text: str,
     timezone: dt.tzinfo,
     progress: Progress | None = None,
+    *,
+    now: dt.datetime | None = None,
 ) -> ImportSummary:
     """Import a file all or nothing, holding the write lock only while writing."""
+    now = now or utcnow()
     data = parse_import(yaml_text, timezone)
     for _try in range(OPTIMISTIC_TRIES):
         # Reading takes a snapshot, not the lock: the bot beside it goes on writing.
@@ -145,9 +157,9 @@ async def import_file(
             await session.connection(execution_options={READ_ONLY: True})
             seen = await _data_version(session)
             stored = await read_stored(session)
-        plan = plan_import(data, stored)
+        plan = plan_import(data, stored, now)
         async with sessions() as session, session.begin():
             if await _data_version(session) == seen:
-                return await write_import(session, plan, data, progress)
+                return await write_import(session, plan, data, progress, now)
     async with sessions() as session, session.begin():
-        return await import_data(session, data, progress)
+        return await import_data(session, data, progress, now=now)
