@@ -157,8 +157,17 @@ class ImportPlan:
 
 
 async def read_stored(session: AsyncSession) -> Stored:
-    """Read the partners, meetings, tips and series an import compares itself with."""
+    """Read the partners, meetings, tips and series an import compares itself with.
+
+    Under "occurrences": the series' meetings, which a meeting entry may not take the place of.
+    """
     stored: Stored = {}
+    made = await session.execute(
+        select(Meeting.id, Meeting.title, Meeting.starts_at).where(Meeting.series_id.is_not(None))
+    )
+    stored["occurrences"] = [
+        _Row(row_id, {"title": title, "starts_at": starts}) for row_id, title, starts in made
+    ]
     for kind in KINDS:
         columns = [getattr(kind.model, name) for name in kind.columns]
         query = select(kind.model.id, *columns)  # type: ignore[attr-defined]
@@ -250,6 +259,15 @@ def plan_import(data: NetworkData, stored: Stored, now: dt.datetime | None = Non
                     problems.append(Problem(where, "partner", "unknown_partner", detail))
                     continue
             items.append(_Item(where, values))
+        if kind.model is Meeting:
+            # The same title at the same time as an occurrence of a series: the table
+            # refuses it, so the file is told first.
+            made = {kind.natural_key(row.values) for row in stored.get("occurrences", ())}
+            problems += [
+                Problem(item.label, kind.named, "taken", {"field": kind.named})
+                for item in items
+                if kind.natural_key(item.values) in made
+            ]
         found, kind_problems = _match(kind, items, stored[kind.section], now or utcnow())
         changes[kind.section] = found
         problems += kind_problems

@@ -16,6 +16,8 @@ from bot.markup import to_plain
 from handlers.notices import notice_message
 from storage.attendance import leave_meetings, waiting_list
 from storage.db import create_reader_engine, open_database, session_factory
+from storage.exchange import import_data, parse_import
+from storage.exchange.values import local_text
 from storage.models import Answer, Delivery, Identity, MeetingNotice, NoticeKind, Rsvp
 from tests.helpers import NOW, Chat, Sessions, add_meeting, stored
 
@@ -142,6 +144,28 @@ async def test_a_place_in_a_meeting_that_is_over_is_given_to_nobody(
         await session.commit()
 
     assert await _moved_up(sessions) == []
+
+
+async def test_a_capacity_raised_by_an_import_moves_people_up(
+    dispatcher: Dispatcher, sessions: Sessions
+) -> None:
+    meeting_id = await _meeting(sessions, 1)
+    for name in ("anna", "ben", "cem"):
+        await Chat(dispatcher, name).send(f"/rsvp {meeting_id} ja")
+    starts = local_text(NOW + dt.timedelta(days=5), dispatcher.timezone)
+    text = (
+        f"meetings:\n  - title: Werkstattbesuch\n    starts: {starts}\n"
+        "    location: IHK Düsseldorf\n    capacity: 2\n"
+    )
+
+    async with sessions() as session:
+        await import_data(session, parse_import(text, dispatcher.timezone), now=NOW)
+        await session.commit()
+
+    members = await _member_ids(sessions)
+    assert [member for _notice, member in await _moved_up(sessions)] == [members["ben"]]
+    async with sessions() as session:
+        assert await waiting_list(session, meeting_id) == [members["cem"]]
 
 
 async def test_answers_that_race_in_two_processes_never_overfill_the_meeting(

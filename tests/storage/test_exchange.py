@@ -1245,3 +1245,16 @@ async def test_a_changed_rule_drops_occurrences_it_no_longer_gives(db: Sessions)
         ("2027-01-13 14:00", "IHK Düsseldorf", False, 40),
         ("2027-07-14 14:00", "IHK Düsseldorf", True, 40),
     ]
+
+
+async def test_a_meeting_entry_cannot_take_the_place_of_an_occurrence(db: Sessions) -> None:
+    await import_text(db, SERIES, NOW)
+    before = await export_text(db)
+
+    with pytest.raises(ImportFileError) as caught:
+        await import_text(db, meeting(title="Quartalstreffen", starts="2027-10-13 14:00"), NOW)
+
+    assert [(p.entry, p.field, p.code) for p in caught.value.problems] == [
+        ("meetings[1] (Quartalstreffen)", "title", "taken")
+    ]
+    assert await export_text(db) == before
