@@ -116,13 +116,14 @@ async def _meetings_page(ctx: Context, page: int, *, past: bool = False) -> Upco
 async def show_meeting(request: Request, ctx: Context) -> Reply:
     """Show one meeting with its agenda, the answers so far and the member's own.
 
-    Coordinators see who answered what, and get the attendee list as a file.
+    Coordinators see who answered what, and get the attendee list as a file (not in groups).
     """
     if not request.args.strip():
         return await _choose_meeting(ctx)
     summary = await _summary(ctx, request.args)
     meeting = summary.meeting
-    coordinator = ctx.role >= Role.COORDINATOR
+    # Names stay out of group chats: there everyone would read them.
+    coordinator = ctx.role >= Role.COORDINATOR and not request.is_group
     who = attendee_groups(await attendees(ctx.session, meeting.id)) if coordinator else None
     text = blocks(
         [
@@ -142,6 +143,7 @@ async def show_meeting(request: Request, ctx: Context) -> Reply:
     usage=N_("/attendees ID"),
     role=Role.COORDINATOR,
     names={"de": "teilnehmende"},
+    group=False,
 )
 async def send_attendees(request: Request, ctx: Context) -> Reply:
     """Send who answered a meeting as a CSV file: name, partner, answer, when, waiting place."""

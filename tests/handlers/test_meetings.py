@@ -388,6 +388,19 @@ async def test_a_member_sees_counts_and_no_names(
     assert refusal.attachments == ()
 
 
+async def test_a_coordinator_in_a_group_shows_no_names(
+    dispatcher: Dispatcher, session: AsyncSession
+) -> None:
+    meeting_id = await _answered(dispatcher, session, 2)
+    in_group = Chat(dispatcher, "coordinator", is_group=True)
+
+    text = await in_group.send(f"/meeting {meeting_id}")
+
+    assert "👥 2/2 Plätze · vielleicht: 1 · Warteliste: 1" in text
+    assert "Anna" not in text
+    assert f"attendees:{meeting_id}" not in buttons(in_group.last)
+
+
 async def test_the_attendee_list_is_a_csv_file(
     coordinator: Chat, dispatcher: Dispatcher, session: AsyncSession
 ) -> None:

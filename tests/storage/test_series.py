@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.db import WriteNeeded
 from storage.models import Meeting, MeetingSeries
 from storage.series import HORIZON, RuleError, extend_series, occurrences, recurrence
 from tests.helpers import NOW, Sessions
@@ -120,6 +121,24 @@ async def test_looking_for_work_writes_nothing_when_there_is_none(
         assert await extend_series(session, NOW + dt.timedelta(days=1), TZ) == 0
 
     assert len(await _all_meetings(sessions)) == count
+
+
+async def test_a_reader_unit_is_told_to_write_when_occurrences_are_due(
+    sessions: Sessions, readers: Sessions
+) -> None:
+    # As the reminder planner's rounds do: look as a reader, write as a writer when needed.
+    async with sessions() as session:
+        await _series(session, "FREQ=WEEKLY;BYDAY=WE", "2027-01-13 14:00")
+        await extend_series(session, NOW, TZ)
+        await session.commit()
+    later = NOW + dt.timedelta(days=30)
+
+    with pytest.raises(WriteNeeded):
+        async with readers() as session:
+            await extend_series(session, later, TZ)
+    async with sessions() as session:
+        assert await extend_series(session, later, TZ) > 0
+        await session.commit()
 
 
 async def _all_meetings(sessions: Sessions) -> list[Meeting]:
