@@ -21,6 +21,7 @@ from bot.transports import Transport
 from handlers import (
     accounts,
     announcements,
+    attendees,
     meetings,
     notices,
     partners,
@@ -47,6 +48,7 @@ ROUTERS = (
     start.router,
     announcements.router,
     meetings.router,
+    attendees.router,
     tips.router,
     partners.router,
     preferences.router,

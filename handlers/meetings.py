@@ -9,38 +9,30 @@ from markupsafe import Markup
 
 from bot.core import Attachment, Button, Reply, Request, Role, UserError
 from bot.i18n import N_, _, format_when, in_every_language, ngettext, parse_choice
-from bot.markup import blocks, bold, code, italic, lines, link
+from bot.markup import blocks, bold, code, lines
 from bot.routing import Context, Router
-from handlers.arguments import parse_id
-from handlers.attendees import attendee_csv, attendee_groups
+from handlers.attendees import attendee_groups
+from handlers.meeting_cards import find_meeting, is_open, meeting_card, own_answer
 from handlers.paging import page_buttons, page_count, split_page
-from storage.attendance import answer, attendees, locked_meeting, set_capacity
-from storage.exchange.values import MAX_CAPACITY
-from storage.meetings import (
-    MeetingSummary,
-    UpcomingPage,
-    is_over,
-    meeting_summary,
-    past_meetings,
-    upcoming_meetings,
-)
+from storage.attendance import answer, attendees, locked_meeting
+from storage.meetings import UpcomingPage, past_meetings, upcoming_meetings
 from storage.models import Answer, Meeting
 
 router = Router("meetings")
+# /calendar's name for the lookup every command here shares.
+_summary = find_meeting
 PAGE_SIZE = 5
 # How many meetings /meeting offers when it is sent without a number.
 CHOICES = 5
 ANSWER_WORDS = {Answer.YES: N_("yes"), Answer.NO: N_("no"), Answer.MAYBE: N_("maybe")}
 # The word after /meetings that lists the meetings that are over.
 PAST = N_("past")
-# What /capacity takes instead of a number to lift the limit.
-NO_LIMIT = N_("off")
 
 
 @router.command(
     "meetings",
-    help=N_("upcoming network meetings; /meetings past for those that are over"),
-    usage=N_("/meetings [past]"),
+    help=N_("upcoming network meetings"),
+    usage=N_("/meetings"),
     aliases=("termine",),
     names={"de": "treffen"},
 )
@@ -64,24 +56,10 @@ async def list_meetings(request: Request, ctx: Context) -> Reply:
         _("Past meetings ({page}/{pages})") if past else _("Upcoming meetings ({page}/{pages})")
     )
     heading = bold(title.format(page=page, pages=pages))
-    buttons = tuple(
-        (
-            Button(_("Details #{id}").format(id=s.meeting.id), "meeting", str(s.meeting.id)),
-            *(
-                ()
-                if past
-                else (
-                    Button(
-                        _("Attend #{id}").format(id=s.meeting.id), "rsvp", f"{s.meeting.id} yes"
-                    ),
-                )
-            ),
-        )
-        for s in summaries
-    )
+    buttons = tuple(_list_buttons(s.meeting, past=past) for s in summaries)
     paging = page_buttons("meetings", "past" if past else "", page, pages)
     cards = (
-        _meeting_card(s, ctx.now) if past else lines([_meeting_card(s, ctx.now), _own_answer(s)])
+        meeting_card(s, ctx.now) if past else lines([meeting_card(s, ctx.now), own_answer(s)])
         for s in summaries
     )
     return Reply(
@@ -89,6 +67,13 @@ async def list_meetings(request: Request, ctx: Context) -> Reply:
         buttons + ((paging,) if paging else ()),
         edit_origin=request.via_button,
     )
+
+
+def _list_buttons(meeting: Meeting, *, past: bool) -> tuple[Button, ...]:
+    details = Button(_("Details #{id}").format(id=meeting.id), "meeting", str(meeting.id))
+    if past:
+        return (details,)
+    return (details, Button(_("Attend #{id}").format(id=meeting.id), "rsvp", f"{meeting.id} yes"))
 
 
 def _is_past(rest: str) -> bool:
@@ -120,87 +105,21 @@ async def show_meeting(request: Request, ctx: Context) -> Reply:
     """
     if not request.args.strip():
         return await _choose_meeting(ctx)
-    summary = await _summary(ctx, request.args)
+    summary = await find_meeting(ctx, request.args)
     meeting = summary.meeting
     # Names stay out of group chats: there everyone would read them.
     coordinator = ctx.role >= Role.COORDINATOR and not request.is_group
     who = attendee_groups(await attendees(ctx.session, meeting.id)) if coordinator else None
     text = blocks(
         [
-            _meeting_card(summary, ctx.now),
+            meeting_card(summary, ctx.now),
             lines([bold(_("Agenda")), meeting.agenda]) if meeting.agenda else None,
-            _own_answer(summary) if _open(meeting, ctx.now) else None,
+            own_answer(summary) if is_open(meeting, ctx.now) else None,
             who,
         ]
     )
     extra = (Button(_("📄 Attendee list (CSV)"), "attendees", str(meeting.id)),)
     return Reply(text, _meeting_buttons(meeting, ctx.now) + ((extra,) if coordinator else ()))
-
-
-@router.command(
-    "attendees",
-    help=N_("the attendee list of a meeting as a CSV file"),
-    usage=N_("/attendees ID"),
-    role=Role.COORDINATOR,
-    names={"de": "teilnehmende"},
-    group=False,
-)
-async def send_attendees(request: Request, ctx: Context) -> Reply:
-    """Send who answered a meeting as a CSV file: name, partner, answer, when, waiting place."""
-    meeting = (await _summary(ctx, request.args)).meeting
-    found = await attendees(ctx.session, meeting.id)
-    text = Markup.escape(
-        ngettext("{count} answer to {title}.", "{count} answers to {title}.", len(found))
-    ).format(count=len(found), title=bold(meeting.title))
-    return Reply(text, attachments=(attendee_csv(meeting, found),))
-
-
-@router.command(
-    "capacity",
-    help=N_("limit how many may attend a meeting; more go on a waiting list"),
-    usage=N_("/capacity ID NUMBER|off"),
-    role=Role.COORDINATOR,
-    names={"de": "plaetze"},
-)
-async def limit_meeting(request: Request, ctx: Context) -> Reply:
-    """Set or lift a meeting's capacity; a higher one gives places to those waiting."""
-    words = request.words
-    if len(words) != 2:
-        raise UserError(_("Please give the meeting number and the number of places, or off."))
-    capacity = _parse_capacity(words[1])
-    meeting_id = (await _summary(ctx, words[0])).meeting.id
-    meeting = await locked_meeting(ctx.session, meeting_id)
-    assert meeting is not None
-    moved_up = await set_capacity(ctx.session, meeting, capacity, ctx.now)
-    done = (
-        _("{title} has no limit of places now.")
-        if capacity is None
-        else _("{title} has {capacity} places now.")
-    )
-    told = (
-        ngettext(
-            "{count} member moved up from the waiting list and is told so.",
-            "{count} members moved up from the waiting list and are told so.",
-            len(moved_up),
-        ).format(count=len(moved_up))
-        if moved_up
-        else None
-    )
-    summary = await _summary(ctx, str(meeting.id))
-    heading = Markup.escape(done).format(title=bold(meeting.title), capacity=capacity)
-    return Reply(blocks([lines([heading, told]), _meeting_card(summary, ctx.now)]))
-
-
-def _parse_capacity(word: str) -> int | None:
-    if word.casefold() in {w.casefold() for w in in_every_language(NO_LIMIT)} | {NO_LIMIT}:
-        return None
-    if not word.isdecimal() or not 0 < int(word) <= MAX_CAPACITY:
-        raise UserError(
-            _("The number of places must be a whole number from 1 to {limit}, or off.").format(
-                limit=MAX_CAPACITY
-            )
-        )
-    return int(word)
 
 
 @router.command(
@@ -216,13 +135,13 @@ async def answer_meeting(request: Request, ctx: Context) -> Reply:
     if len(words) != 2:
         raise UserError(_("Please give the meeting number and your answer."))
     given = _parse_answer(words[1])
-    meeting_id = (await _summary(ctx, words[0])).meeting.id
+    meeting_id = (await find_meeting(ctx, words[0])).meeting.id
     meeting = await locked_meeting(ctx.session, meeting_id)
     assert meeting is not None
-    if not _open(meeting, ctx.now):
+    if not is_open(meeting, ctx.now):
         raise UserError(_("This meeting is over or cancelled."), show_usage=False)
     answered = await answer(ctx.session, meeting, ctx.member.id, given, ctx.now)
-    summary = await _summary(ctx, str(meeting.id))
+    summary = await find_meeting(ctx, str(meeting.id))
     thanks = {
         Answer.YES: _("Thank you! You attend {title}."),
         Answer.NO: _("Noted: you do not attend {title}."),
@@ -232,7 +151,7 @@ async def answer_meeting(request: Request, ctx: Context) -> Reply:
         thanks = _("{title} is full: you are on the waiting list, place {place}.")
     heading = Markup.escape(thanks).format(title=bold(meeting.title), place=answered.waiting_place)
     return Reply(
-        blocks([heading, _meeting_card(summary, ctx.now)]), _meeting_buttons(meeting, ctx.now)
+        blocks([heading, meeting_card(summary, ctx.now)]), _meeting_buttons(meeting, ctx.now)
     )
 
 
@@ -261,17 +180,6 @@ async def send_calendar(request: Request, ctx: Context) -> Reply:
     ).format(count=len(meetings))
     ics = Attachment(name, "text/calendar", _ics(meetings, ctx.network, ctx.now))
     return Reply(text, attachments=(ics,))
-
-
-async def _summary(ctx: Context, arg: str) -> MeetingSummary:
-    meeting_id = parse_id(arg, _("The meeting number must be a number, as shown by /meetings."))
-    summary = await meeting_summary(ctx.session, meeting_id, ctx.member.id)
-    if summary is None:
-        raise UserError(
-            _("There is no meeting #{id}. /meetings lists the meetings.").format(id=meeting_id),
-            show_usage=False,
-        )
-    return summary
 
 
 async def _choose_meeting(ctx: Context) -> Reply:
@@ -303,59 +211,6 @@ def _parse_answer(word: str) -> Answer:
     return answer
 
 
-def _open(meeting: Meeting, now: dt.datetime) -> bool:
-    return meeting.cancelled_at is None and (meeting.ends_at or meeting.starts_at) > now
-
-
-def _meeting_card(summary: MeetingSummary, now: dt.datetime) -> Markup:
-    meeting = summary.meeting
-    place = []
-    if meeting.location:
-        place.append(Markup("📍 {}").format(meeting.location))
-    if meeting.online_url:
-        place.append(Markup("💻 {}").format(link(meeting.online_url, _("online"))))
-    if meeting.cancelled_at:
-        state = italic(_("cancelled"))
-    elif is_over(meeting, now):
-        state = italic(_("This meeting is over."))
-    else:
-        state = None
-    return lines(
-        [
-            Markup("{} {}").format(bold(meeting.title), code(f"#{meeting.id}")),
-            state,
-            Markup("🗓 {}").format(format_when(meeting.starts_at, meeting.ends_at)),
-            *place,
-            Markup("👥 {}").format(_counts(summary)),
-        ]
-    )
-
-
-def _counts(summary: MeetingSummary) -> str:
-    meeting, answers = summary.meeting, summary.answers
-    if meeting.capacity is None:
-        return _("attending: {yes} · maybe: {maybe}").format(
-            yes=answers[Answer.YES], maybe=answers[Answer.MAYBE]
-        )
-    counts = _("{taken}/{capacity} places · maybe: {maybe}").format(
-        taken=answers[Answer.YES], capacity=meeting.capacity, maybe=answers[Answer.MAYBE]
-    )
-    if summary.waiting:
-        counts += " · " + _("waiting list: {count}").format(count=summary.waiting)
-    return counts
-
-
-def _own_answer(summary: MeetingSummary) -> Markup:
-    answer, place = summary.mine, summary.my_place
-    if answer is None:
-        return Markup.escape(_("You have not answered yet."))
-    label = {Answer.YES: _("attending"), Answer.NO: _("not attending"), Answer.MAYBE: _("maybe")}
-    shown = label[answer]
-    if place is not None:
-        shown = _("waiting list, place {place}").format(place=place)
-    return Markup.escape(_("Your answer: {answer}")).format(answer=bold(shown))
-
-
 def answer_buttons(meeting: Meeting) -> tuple[Button, ...]:
     """Return the one-tap answers to a meeting: yes, maybe, no."""
     return tuple(
@@ -370,7 +225,7 @@ def answer_buttons(meeting: Meeting) -> tuple[Button, ...]:
 
 def _meeting_buttons(meeting: Meeting, now: dt.datetime) -> tuple[tuple[Button, ...], ...]:
     calendar = (Button(_("📅 Add to calendar"), "calendar", str(meeting.id)),)
-    if not _open(meeting, now):
+    if not is_open(meeting, now):
         return ()
     return (answer_buttons(meeting), calendar)
 
