@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import flag_modified
 
 from storage.meetings import is_over
 from storage.models import Answer, Meeting, Member, NoticeKind, Partner, Rsvp
@@ -56,14 +57,24 @@ async def answer(
     # A new "yes" (one who had a place would have answered yes before) waits if it is full.
     full = meeting.capacity is not None and given is Answer.YES
     waits = full and await taken_places(session, meeting.id) >= (meeting.capacity or 0)
+    waiting_since = await _end_of_list(session, meeting.id, now) if waits else None
     if rsvp is None:
         rsvp = Rsvp(meeting_id=meeting.id, member_id=member_id, answer=given)
         session.add(rsvp)
-    rsvp.answer, rsvp.answered_at = given, now
-    rsvp.waiting_since = now if waits else None
+    rsvp.answer, rsvp.answered_at, rsvp.waiting_since = given, now, waiting_since
+    # Written even when equal to the stored time, or the column's onupdate would stamp it.
+    flag_modified(rsvp, "answered_at")
     await session.flush()
     moved_up = await fill_places(session, meeting, now)
     return Answered(previous, await waiting_place(session, meeting.id, member_id), moved_up)
+
+
+async def _end_of_list(session: AsyncSession, meeting_id: int, now: dt.datetime) -> dt.datetime:
+    """Return a moment after everyone waiting: a unit that waited for the lock comes last."""
+    last = await session.scalar(
+        select(func.max(Rsvp.waiting_since)).where(Rsvp.meeting_id == meeting_id)
+    )
+    return now if last is None or last < now else last + dt.timedelta(microseconds=1)
 
 
 async def taken_places(session: AsyncSession, meeting_id: int) -> int:

@@ -187,7 +187,7 @@ async def test_answers_that_race_in_two_processes_never_overfill_the_meeting(
         meeting_id = await _meeting(sessions, 5)
         chats = [Chat(dispatchers[i % 2], f"m{i}") for i in range(20)]
 
-        await asyncio.gather(*(chat.send(f"/rsvp {meeting_id} ja") for chat in chats))
+        replies = await asyncio.gather(*(chat.send(f"/rsvp {meeting_id} ja") for chat in chats))
         for one in dispatchers:
             await one.settled()
 
@@ -196,8 +196,17 @@ async def test_answers_that_race_in_two_processes_never_overfill_the_meeting(
         )
         assert len(rows) == 20
         assert sum(1 for (waiting,) in rows if waiting is None) == 5
+        # Each was told the place they hold: the order they got the lock in.
+        told = {
+            chat.sender.user_id: int(reply.split("Platz ")[1].split(".")[0])
+            for chat, reply in zip(chats, replies, strict=True)
+            if "Warteliste" in reply
+        }
+        members = await _member_ids(sessions)
         async with sessions() as session:
-            assert len(await waiting_list(session, meeting_id)) == 15
+            waiting = await waiting_list(session, meeting_id)
+        assert sorted(told.values()) == list(range(1, 16))
+        assert {name: waiting.index(members[name]) + 1 for name in told} == told
     finally:
         for reader in readers:
             if reader is not None:
