@@ -262,6 +262,7 @@ def _problem(where: str, error: ErrorDetails, model: type[BaseModel]) -> Problem
         "model_type": ("not_a_mapping", {"value": value}),
         "dict_type": ("not_a_mapping", {"value": value}),
         "list_type": ("not_a_list", {"value": value}),
+        "tuple_type": ("not_a_list", {"value": value}),
     }
     if kind in codes:
         code, detail = codes[kind]

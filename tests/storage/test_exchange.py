@@ -368,6 +368,39 @@ CASES = [
         id="exception-field",
     ),
     pytest.param(
+        series(
+            exceptions="\n      - occurrence: 2027-04-14 14:00\n        cancelled: true"
+            "\n      - occurrence: 2027-04-14 14:00\n        location: Rathaus"
+        ),
+        "series[1] (Quartalstreffen)",
+        "exceptions[2].occurrence",
+        "duplicate",
+        id="occurrence-twice",
+    ),
+    pytest.param(
+        series(exceptions="2027-04-14"),
+        "series[1] (Quartalstreffen)",
+        "exceptions",
+        "not_a_list",
+        id="exceptions-not-a-list",
+    ),
+    pytest.param(
+        series(exceptions="\n      - 2027-04-14 14:00"),
+        "series[1] (Quartalstreffen)",
+        "exceptions[1]",
+        "not_a_mapping",
+        id="exception-not-a-mapping",
+    ),
+    pytest.param(
+        series(
+            exceptions="\n      - occurrence: 2027-04-14 14:00\n        ends: 2027-04-14 13:00"
+        ),
+        "series[1] (Quartalstreffen)",
+        "exceptions[1].ends",
+        "ends_before_start",
+        id="exception-ends-first",
+    ),
+    pytest.param(
         series(location="", online_url=""),
         "series[1] (Quartalstreffen)",
         None,
