@@ -252,7 +252,7 @@ def _problem(where: str, error: ErrorDetails, model: type[BaseModel]) -> Problem
     value = values.show(str(loc[-1]) if kind == "extra_forbidden" else error["input"])
     if len(loc) > 2 and isinstance(model, type) and issubclass(model, _Entry):
         model = model.nested.get(str(loc[0]), model)
-    allowed = ", ".join(name for name in model.model_fields if name != "timezone")
+    allowed = ", ".join(model.model_fields)
     if kind == "extra_forbidden" and model is _Sections:
         return Problem("file", None, "unknown_section", {"value": value, "allowed": allowed})
     codes = {
