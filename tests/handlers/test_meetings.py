@@ -473,3 +473,20 @@ async def test_bad_capacities_are_refused_and_change_nothing(
 
 async def test_capacity_is_for_coordinators(member: Chat, meetings: dict[str, Meeting]) -> None:
     assert "Koordin" in await member.send("/plaetze 2 10")
+
+
+async def test_the_list_shows_a_members_place_on_the_waiting_list(
+    dispatcher: Dispatcher, session: AsyncSession
+) -> None:
+    meeting_id = await _answered(dispatcher, session, 1)
+    cem = Chat(dispatcher, "Cem")
+
+    assert f"Werkstattbesuch #{meeting_id}" in (text := await cem.send("/meetings"))
+    assert (
+        "👥 1/1 Plätze · vielleicht: 1 · Warteliste: 2\nIhre Antwort: Warteliste, Platz 2" in text
+    )
+
+    await cem.send("/language en")
+    english = await cem.send(f"/rsvp {meeting_id} yes")
+    assert english.startswith("Werkstattbesuch is full: you are on the waiting list, place 2.")
+    assert "👥 1/1 places · maybe: 1 · waiting list: 2" in english
