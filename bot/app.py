@@ -21,6 +21,7 @@ from bot.transports import Transport
 from handlers import (
     accounts,
     announcements,
+    attendees,
     calendar,
     dialogs,
     meetings,
@@ -52,6 +53,7 @@ ROUTERS = (
     announcements.router,
     meetings.router,
     calendar.router,
+    attendees.router,
     tips.router,
     partners.router,
     preferences.router,

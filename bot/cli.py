@@ -45,6 +45,7 @@ from storage import db
 from storage.demo import load_demo
 from storage.exchange import (
     PROBLEM_MESSAGES,
+    Counts,
     ImportFileError,
     ImportSummary,
     Problem,
@@ -433,6 +434,8 @@ def describe_summary(summary: ImportSummary) -> str:
         (_("Partners"), summary.partners),
         (_("Meetings"), summary.meetings),
         (_("Tips"), summary.tips),
+        # Only files with series say so; the others read as they always did.
+        *(((_("Meeting series"), summary.series),) if summary.series != Counts() else ()),
     )
     return "\n".join(
         _("{kind}: {created} new, {updated} updated, {unchanged} unchanged").format(

@@ -17,10 +17,10 @@ from bot.i18n import N_, _, format_when, ngettext
 from bot.markup import blocks, bold, code, italic, lines
 from bot.routing import Context
 from handlers.arguments import parse_id
-from handlers.meetings import _meeting_card
+from handlers.meeting_cards import meeting_card
 from handlers.moments import parse_end, parse_span
 from storage.dialogs import save_dialog
-from storage.meetings import MeetingSummary, answer_counts
+from storage.meetings import MeetingSummary, meeting_summary
 from storage.models import Meeting
 from storage.notices import attending
 from storage.planning import MeetingDraft, Value
@@ -129,10 +129,15 @@ def _old_new(column: str, old: Value, new: Value) -> Markup:
 
 async def member_view(ctx: Context, meeting: Meeting) -> Markup:
     """Return a meeting as /meeting shows it to members: the card and the agenda."""
-    counts = await answer_counts(ctx.session, [meeting.id]) if meeting.id else {}
-    summary = MeetingSummary(meeting, counts.get(meeting.id, Counter()))
+    # A preview's meeting is not stored (yet, or not as changed): the counts are the stored one's.
+    stored = await meeting_summary(ctx.session, meeting.id) if meeting.id else None
+    summary = MeetingSummary(
+        meeting,
+        stored.answers if stored else Counter(),
+        waiting=stored.waiting if stored else 0,
+    )
     agenda = lines([bold(_("Agenda")), meeting.agenda]) if meeting.agenda else None
-    return blocks([_meeting_card(summary), agenda])
+    return blocks([meeting_card(summary, ctx.now), agenda])
 
 
 # --- reading what coordinators write ---------------------------------------------------

@@ -6,20 +6,15 @@ import datetime as dt
 
 from markupsafe import Markup
 
-from bot.core import Button, Reply, Request, UserError
-from bot.i18n import N_, _, format_when, parse_choice
-from bot.markup import blocks, bold, code, italic, lines, link
+from bot.core import Button, Reply, Request, Role, UserError
+from bot.i18n import N_, _, format_when, in_every_language, parse_choice
+from bot.markup import blocks, bold, code, lines
 from bot.routing import Context, Router
-from handlers.arguments import parse_id
+from handlers.attendees import attendee_groups
+from handlers.meeting_cards import find_meeting, is_open, meeting_card, own_answer
 from handlers.paging import page_buttons, page_count, split_page
-from storage.meetings import (
-    MeetingSummary,
-    UpcomingPage,
-    answer_of,
-    meeting_summary,
-    set_answer,
-    upcoming_meetings,
-)
+from storage.attendance import answer, attendees, locked_meeting
+from storage.meetings import UpcomingPage, past_meetings, upcoming_meetings
 from storage.models import Answer, Meeting
 
 router = Router("meetings")
@@ -27,6 +22,8 @@ PAGE_SIZE = 5
 # How many meetings /meeting offers when it is sent without a number.
 CHOICES = 5
 ANSWER_WORDS = {Answer.YES: N_("yes"), Answer.NO: N_("no"), Answer.MAYBE: N_("maybe")}
+# The word after /meetings that lists the meetings that are over.
+PAST = N_("past")
 
 
 @router.command(
@@ -37,27 +34,31 @@ ANSWER_WORDS = {Answer.YES: N_("yes"), Answer.NO: N_("no"), Answer.MAYBE: N_("ma
     names={"de": "treffen"},
 )
 async def list_meetings(request: Request, ctx: Context) -> Reply:
-    """List the meetings that are not over yet, soonest first, with the member's answers."""
-    _rest, page = split_page(request.args)
-    upcoming = await _upcoming_page(ctx, page)
-    if upcoming.total == 0:
-        return Reply(Markup.escape(_("No meetings are planned at the moment.")))
-    # A page past the end shows the last one.
-    pages = page_count(upcoming.total, PAGE_SIZE)
-    page = min(page, pages)
-    if not upcoming.summaries:
-        upcoming = await _upcoming_page(ctx, page)
-    summaries = upcoming.summaries
-    heading = bold(_("Upcoming meetings ({page}/{pages})").format(page=page, pages=pages))
-    buttons = tuple(
-        (
-            Button(_("Details #{id}").format(id=s.meeting.id), "meeting", str(s.meeting.id)),
-            Button(_("Attend #{id}").format(id=s.meeting.id), "rsvp", f"{s.meeting.id} yes"),
+    """List the meetings not over yet, soonest first, or those over, newest first."""
+    rest, page = split_page(request.args)
+    past = _is_past(rest)
+    found = await _meetings_page(ctx, page, past=past)
+    if found.total == 0:
+        empty = (
+            _("No meetings are over yet.") if past else _("No meetings are planned at the moment.")
         )
+        return Reply(Markup.escape(empty))
+    # A page past the end shows the last one.
+    pages = page_count(found.total, PAGE_SIZE)
+    page = min(page, pages)
+    if not found.summaries:
+        found = await _meetings_page(ctx, page, past=past)
+    summaries = found.summaries
+    title = (
+        _("Past meetings ({page}/{pages})") if past else _("Upcoming meetings ({page}/{pages})")
+    )
+    heading = bold(title.format(page=page, pages=pages))
+    buttons = tuple(_list_buttons(s.meeting, past=past) for s in summaries)
+    paging = page_buttons("meetings", "past" if past else "", page, pages)
+    cards = (
+        meeting_card(s, ctx.now) if past else lines([meeting_card(s, ctx.now), own_answer(s)])
         for s in summaries
     )
-    paging = page_buttons("meetings", "", page, pages)
-    cards = (lines([_meeting_card(s), _own_answer(s.mine)]) for s in summaries)
     return Reply(
         blocks([heading, *cards]),
         buttons + ((paging,) if paging else ()),
@@ -65,8 +66,24 @@ async def list_meetings(request: Request, ctx: Context) -> Reply:
     )
 
 
-async def _upcoming_page(ctx: Context, page: int) -> UpcomingPage:
-    return await upcoming_meetings(
+def _list_buttons(meeting: Meeting, *, past: bool) -> tuple[Button, ...]:
+    details = Button(_("Details #{id}").format(id=meeting.id), "meeting", str(meeting.id))
+    if past:
+        return (details,)
+    return (details, Button(_("Attend #{id}").format(id=meeting.id), "rsvp", f"{meeting.id} yes"))
+
+
+def _is_past(rest: str) -> bool:
+    if not rest:
+        return False
+    if rest.casefold() in {word.casefold() for word in in_every_language(PAST)} | {PAST}:
+        return True
+    raise UserError(_("Send /meetings for what is ahead, or /meetings past for what is over."))
+
+
+async def _meetings_page(ctx: Context, page: int, *, past: bool = False) -> UpcomingPage:
+    query = past_meetings if past else upcoming_meetings
+    return await query(
         ctx.session,
         ctx.now,
         offset=(page - 1) * PAGE_SIZE,
@@ -79,20 +96,27 @@ async def _upcoming_page(ctx: Context, page: int) -> UpcomingPage:
     "meeting", help=N_("one meeting in full"), usage=N_("/meeting ID"), names={"de": "termin"}
 )
 async def show_meeting(request: Request, ctx: Context) -> Reply:
-    """Show one meeting with its agenda, the answers so far and the member's own."""
+    """Show one meeting with its agenda, the answers so far and the member's own.
+
+    Coordinators see who answered what, and get the attendee list as a file (not in groups).
+    """
     if not request.args.strip():
         return await _choose_meeting(ctx)
-    summary = await _summary(ctx, request.args)
+    summary = await find_meeting(ctx, request.args)
     meeting = summary.meeting
-    mine = await answer_of(ctx.session, meeting.id, ctx.member.id)
+    # Names stay out of group chats: there everyone would read them.
+    coordinator = ctx.role >= Role.COORDINATOR and not request.is_group
+    who = attendee_groups(await attendees(ctx.session, meeting.id)) if coordinator else None
     text = blocks(
         [
-            _meeting_card(summary),
+            meeting_card(summary, ctx.now),
             lines([bold(_("Agenda")), meeting.agenda]) if meeting.agenda else None,
-            _own_answer(mine) if _open(meeting, ctx.now) else None,
+            own_answer(summary) if is_open(meeting, ctx.now) else None,
+            who,
         ]
     )
-    return Reply(text, _meeting_buttons(meeting, ctx.now))
+    extra = (Button(_("📄 Attendee list (CSV)"), "attendees", str(meeting.id)),)
+    return Reply(text, _meeting_buttons(meeting, ctx.now) + ((extra,) if coordinator else ()))
 
 
 @router.command(
@@ -103,37 +127,29 @@ async def show_meeting(request: Request, ctx: Context) -> Reply:
     names={"de": "teilnehmen"},
 )
 async def answer_meeting(request: Request, ctx: Context) -> Reply:
-    """Record whether the member attends a meeting."""
+    """Record whether the member attends a meeting; beyond its capacity they wait."""
     words = request.words
     if len(words) != 2:
         raise UserError(_("Please give the meeting number and your answer."))
-    answer = _parse_answer(words[1])
-    summary = await _summary(ctx, words[0])
-    meeting = summary.meeting
-    if not _open(meeting, ctx.now):
+    given = _parse_answer(words[1])
+    meeting_id = (await find_meeting(ctx, words[0])).meeting.id
+    meeting = await locked_meeting(ctx.session, meeting_id)
+    assert meeting is not None
+    if not is_open(meeting, ctx.now):
         raise UserError(_("This meeting is over or cancelled."), show_usage=False)
-    await set_answer(ctx.session, meeting.id, ctx.member.id, answer)
-    summary = await _summary(ctx, str(meeting.id))
+    answered = await answer(ctx.session, meeting, ctx.member.id, given, ctx.now)
+    summary = await find_meeting(ctx, str(meeting.id))
     thanks = {
         Answer.YES: _("Thank you! You attend {title}."),
         Answer.NO: _("Noted: you do not attend {title}."),
         Answer.MAYBE: _("Noted: you may attend {title}."),
-    }[answer]
+    }[given]
+    if answered.waiting_place is not None:
+        thanks = _("{title} is full: you are on the waiting list, place {place}.")
+    heading = Markup.escape(thanks).format(title=bold(meeting.title), place=answered.waiting_place)
     return Reply(
-        blocks([Markup.escape(thanks).format(title=bold(meeting.title)), _meeting_card(summary)]),
-        _meeting_buttons(meeting, ctx.now),
+        blocks([heading, meeting_card(summary, ctx.now)]), _meeting_buttons(meeting, ctx.now)
     )
-
-
-async def _summary(ctx: Context, arg: str) -> MeetingSummary:
-    meeting_id = parse_id(arg, _("The meeting number must be a number, as shown by /meetings."))
-    summary = await meeting_summary(ctx.session, meeting_id)
-    if summary is None:
-        raise UserError(
-            _("There is no meeting #{id}. /meetings lists the meetings.").format(id=meeting_id),
-            show_usage=False,
-        )
-    return summary
 
 
 async def _choose_meeting(ctx: Context) -> Reply:
@@ -165,39 +181,6 @@ def _parse_answer(word: str) -> Answer:
     return answer
 
 
-def _open(meeting: Meeting, now: dt.datetime) -> bool:
-    return meeting.cancelled_at is None and (meeting.ends_at or meeting.starts_at) > now
-
-
-def _meeting_card(summary: MeetingSummary) -> Markup:
-    meeting, answers = summary.meeting, summary.answers
-    place = []
-    if meeting.location:
-        place.append(Markup("📍 {}").format(meeting.location))
-    if meeting.online_url:
-        place.append(Markup("💻 {}").format(link(meeting.online_url, _("online"))))
-    state = italic(_("cancelled")) if meeting.cancelled_at else None
-    counts = _("attending: {yes} · maybe: {maybe}").format(
-        yes=answers[Answer.YES], maybe=answers[Answer.MAYBE]
-    )
-    return lines(
-        [
-            Markup("{} {}").format(bold(meeting.title), code(f"#{meeting.id}")),
-            state,
-            Markup("🗓 {}").format(format_when(meeting.starts_at, meeting.ends_at)),
-            *place,
-            Markup("👥 {}").format(counts),
-        ]
-    )
-
-
-def _own_answer(answer: Answer | None) -> Markup:
-    if answer is None:
-        return Markup.escape(_("You have not answered yet."))
-    label = {Answer.YES: _("attending"), Answer.NO: _("not attending"), Answer.MAYBE: _("maybe")}
-    return Markup.escape(_("Your answer: {answer}")).format(answer=bold(label[answer]))
-
-
 def answer_buttons(meeting: Meeting) -> tuple[Button, ...]:
     """Return the one-tap answers to a meeting: yes, maybe, no."""
     return tuple(
@@ -212,6 +195,6 @@ def answer_buttons(meeting: Meeting) -> tuple[Button, ...]:
 
 def _meeting_buttons(meeting: Meeting, now: dt.datetime) -> tuple[tuple[Button, ...], ...]:
     calendar = (Button(_("📅 Add to calendar"), "calendar", str(meeting.id)),)
-    if not _open(meeting, now):
+    if not is_open(meeting, now):
         return ()
     return (answer_buttons(meeting), calendar)

@@ -241,7 +241,9 @@ class Meeting(Base):
     __tablename__ = "meetings"
     __table_args__ = (
         UniqueConstraint("title", "starts_at"),
+        UniqueConstraint("series_id", "recurrence_id"),
         Index("ix_meetings_starts_at", "starts_at"),
+        CheckConstraint("capacity IS NULL OR capacity >= 0", name="capacity_positive"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -257,6 +259,40 @@ class Meeting(Base):
     uid: Mapped[str] = mapped_column(String(80), unique=True, default=new_meeting_uid)
     # Raised with every change calendar apps must take over (RFC 5545 SEQUENCE).
     sequence: Mapped[int] = mapped_column(default=0, server_default="0")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # How many may attend; a "yes" beyond it is a place on the waiting list. None: no limit.
+    capacity: Mapped[int | None]
+    # An occurrence of a series, and the start the series' rule gave it (RFC 5545
+    # RECURRENCE-ID): a moved occurrence keeps it, so it is never made a second time.
+    series_id: Mapped[int | None] = mapped_column(
+        ForeignKey("meeting_series.id", ondelete="SET NULL"), index=True
+    )
+    recurrence_id: Mapped[dt.datetime | None]
+
+
+class MeetingSeries(Base):
+    """Meetings that repeat by a rule; each occurrence is a meeting of its own."""
+
+    __tablename__ = "meeting_series"
+    __table_args__ = (
+        UniqueConstraint("title", "starts_at"),
+        CheckConstraint("capacity IS NULL OR capacity >= 0", name="capacity_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    # The first occurrence: its start is the rule's DTSTART, read as network-local time.
+    starts_at: Mapped[dt.datetime]
+    ends_at: Mapped[dt.datetime | None]
+    # An RFC 5545 RRULE value such as FREQ=MONTHLY;INTERVAL=3;BYDAY=+2WE.
+    rule: Mapped[str] = mapped_column(String(500))
+    location: Mapped[str | None] = mapped_column(String(300))
+    online_url: Mapped[str | None] = mapped_column(String(500))
+    agenda: Mapped[str | None] = mapped_column(Text)
+    capacity: Mapped[int | None]
+    import_key: Mapped[str | None] = mapped_column(ImportKey, index=True, unique=True)
+    # Occurrences exist as meetings up to here; later ones are made as time passes.
+    materialised_until: Mapped[dt.datetime | None]
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
@@ -304,6 +340,9 @@ class Rsvp(Base):
         ForeignKey("members.id", ondelete="CASCADE"), primary_key=True, index=True
     )
     answer: Mapped[Answer] = mapped_column(_choice(Answer, "answer"))
+    # A "yes" beyond the meeting's capacity waits from this moment; the earliest moves up
+    # first when a place becomes free. None: a place (or no "yes" at all).
+    waiting_since: Mapped[dt.datetime | None]
     answered_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 

@@ -21,9 +21,10 @@ from storage.exchange import values
 from storage.exchange.problems import PROBLEM_MESSAGES, ImportFileError, Problem, file_problem
 from storage.exchange.values import column_limit
 from storage.exchange.yamlfile import load_yaml
-from storage.models import Category, Meeting, Partner, Tip, fold_name
+from storage.models import Category, Meeting, MeetingSeries, Partner, Tip, fold_name
+from storage.series import RuleError, clean_rule, occurs, recurrence
 
-SECTIONS = ("partners", "meetings", "tips")
+SECTIONS = ("partners", "meetings", "tips", "series")
 Key = Annotated[str, values.text(column_limit(Partner, "import_key"))]
 PartnerName = Annotated[str, values.text(column_limit(Partner, "name"))]
 Title = Annotated[str, values.text(column_limit(Meeting, "title"))]
@@ -42,6 +43,8 @@ class _Entry(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     # The field that names the entry in messages.
     label_field: ClassVar[str]
+    # Fields that hold a list of entries of their own, by the model of those entries.
+    nested: ClassVar[dict[str, type[_Entry]]] = {}
 
     @model_validator(mode="wrap")
     @classmethod
@@ -71,6 +74,20 @@ class _Entry(BaseModel):
         return None
 
 
+def _ends_after(
+    ends: dt.datetime | None, starts: dt.datetime | None, info: ValidationInfo
+) -> dt.datetime | None:
+    """Refuse an end before or at the start."""
+    if ends is not None and starts is not None and ends <= starts:
+        timezone: dt.tzinfo = (info.context or {}).get("timezone", dt.UTC)
+        raise values.fail(
+            "ends_before_start",
+            ends=values.local_text(ends, timezone),
+            starts=values.local_text(starts, timezone),
+        )
+    return ends
+
+
 class PartnerData(_Entry):
     """A partner as the import file describes it."""
 
@@ -95,21 +112,78 @@ class MeetingData(_Entry):
     location: Annotated[str, values.text(column_limit(Meeting, "location"))] | None = None
     online_url: Annotated[str, values.url(column_limit(Meeting, "online_url"))] | None = None
     agenda: LongText | None = None
+    capacity: Annotated[int, PlainValidator(values.capacity)] | None = None
     cancelled: Annotated[bool, PlainValidator(values.flag)] = False
     key: Key | None = None
 
     @field_validator("ends")
     @classmethod
     def _after_start(cls, ends: dt.datetime | None, info: ValidationInfo) -> dt.datetime | None:
-        starts = info.data.get("starts")
-        if ends is not None and starts is not None and ends <= starts:
-            timezone: dt.tzinfo = (info.context or {}).get("timezone", dt.UTC)
-            raise values.fail(
-                "ends_before_start",
-                ends=values.local_text(ends, timezone),
-                starts=values.local_text(starts, timezone),
-            )
-        return ends
+        return _ends_after(ends, info.data.get("starts"), info)
+
+    @classmethod
+    def _whole_entry_problem(cls, data: dict[Any, Any]) -> str | None:
+        return None if {"location", "online_url"} & set(data) else "no_place"
+
+
+Moment = Annotated[dt.datetime, PlainValidator(values.moment)]
+
+
+class ExceptionData(_Entry):
+    """One occurrence of a series that differs from the rule: moved, changed or cancelled."""
+
+    label_field: ClassVar[str] = "occurrence"
+
+    # The start the rule gives it (RFC 5545 RECURRENCE-ID), whatever it was moved to.
+    occurrence: Moment
+    starts: Moment | None = None
+    ends: Moment | None = None
+    title: Title | None = None
+    location: Annotated[str, values.text(column_limit(Meeting, "location"))] | None = None
+    online_url: Annotated[str, values.url(column_limit(Meeting, "online_url"))] | None = None
+    agenda: LongText | None = None
+    capacity: Annotated[int, PlainValidator(values.capacity)] | None = None
+    cancelled: Annotated[bool, PlainValidator(values.flag)] = False
+
+    @field_validator("ends")
+    @classmethod
+    def _after_start(cls, ends: dt.datetime | None, info: ValidationInfo) -> dt.datetime | None:
+        return _ends_after(ends, info.data.get("starts") or info.data.get("occurrence"), info)
+
+
+class SeriesData(_Entry):
+    """Meetings that repeat by an RFC 5545 rule, read in network-local time; times are UTC."""
+
+    label_field: ClassVar[str] = "title"
+    nested: ClassVar[dict[str, type[_Entry]]] = {"exceptions": ExceptionData}
+
+    title: Title
+    # The first occurrence; its wall-clock time is every occurrence's.
+    starts: Moment
+    ends: Moment | None = None
+    rule: Annotated[str, values.text(column_limit(MeetingSeries, "rule"))]
+    location: Annotated[str, values.text(column_limit(Meeting, "location"))] | None = None
+    online_url: Annotated[str, values.url(column_limit(Meeting, "online_url"))] | None = None
+    agenda: LongText | None = None
+    capacity: Annotated[int, PlainValidator(values.capacity)] | None = None
+    exceptions: tuple[ExceptionData, ...] = ()
+    key: Key | None = None
+
+    @field_validator("ends")
+    @classmethod
+    def _after_start(cls, ends: dt.datetime | None, info: ValidationInfo) -> dt.datetime | None:
+        return _ends_after(ends, info.data.get("starts"), info)
+
+    @field_validator("rule")
+    @classmethod
+    def _usable(cls, rule: str, info: ValidationInfo) -> str:
+        timezone: dt.tzinfo = (info.context or {}).get("timezone", dt.UTC)
+        starts = info.data.get("starts") or dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+        try:
+            recurrence(rule, starts, timezone)
+        except RuleError as error:
+            raise values.fail("bad_rule", value=values.show(rule), reason=str(error)) from None
+        return clean_rule(rule)
 
     @classmethod
     def _whole_entry_problem(cls, data: dict[Any, Any]) -> str | None:
@@ -132,11 +206,14 @@ class TipData(_Entry):
 class NetworkData(BaseModel):
     """Everything an import file holds, validated."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
 
     partners: tuple[PartnerData, ...] = ()
     meetings: tuple[MeetingData, ...] = ()
     tips: tuple[TipData, ...] = ()
+    series: tuple[SeriesData, ...] = ()
+    # The time zone the file's wall-clock times were read in; series rules are evaluated in it.
+    timezone: dt.tzinfo = dt.UTC
 
 
 class _Sections(BaseModel):
@@ -147,12 +224,14 @@ class _Sections(BaseModel):
     partners: list[Any] | None = None
     meetings: list[Any] | None = None
     tips: list[Any] | None = None
+    series: list[Any] | None = None
 
 
 ENTRY_MODELS: dict[str, type[_Entry]] = {
     "partners": PartnerData,
     "meetings": MeetingData,
     "tips": TipData,
+    "series": SeriesData,
 }
 
 
@@ -167,9 +246,12 @@ def label(section: str, index: int, name: object) -> str:
 def _problem(where: str, error: ErrorDetails, model: type[BaseModel]) -> Problem:
     """Say a pydantic error in the project's words: pydantic's own never reach the operator."""
     kind = error["type"]
-    field = str(error["loc"][0]) if error["loc"] else None
+    loc = error["loc"]
+    field = _field_name(loc) if loc else None
     detail = {name: str(value) for name, value in (error.get("ctx") or {}).items()}
-    value = values.show(field if kind == "extra_forbidden" else error["input"])
+    value = values.show(str(loc[-1]) if kind == "extra_forbidden" else error["input"])
+    if len(loc) > 2 and isinstance(model, type) and issubclass(model, _Entry):
+        model = model.nested.get(str(loc[0]), model)
     allowed = ", ".join(model.model_fields)
     if kind == "extra_forbidden" and model is _Sections:
         return Problem("file", None, "unknown_section", {"value": value, "allowed": allowed})
@@ -180,6 +262,7 @@ def _problem(where: str, error: ErrorDetails, model: type[BaseModel]) -> Problem
         "model_type": ("not_a_mapping", {"value": value}),
         "dict_type": ("not_a_mapping", {"value": value}),
         "list_type": ("not_a_list", {"value": value}),
+        "tuple_type": ("not_a_list", {"value": value}),
     }
     if kind in codes:
         code, detail = codes[kind]
@@ -187,6 +270,29 @@ def _problem(where: str, error: ErrorDetails, model: type[BaseModel]) -> Problem
     if kind in PROBLEM_MESSAGES:
         return Problem(where, field, kind, detail)
     return Problem(where, field, "invalid", {"value": value})
+
+
+def exception_problems(series: SeriesData, where: str, timezone: dt.tzinfo) -> list[Problem]:
+    """Report exceptions that name no occurrence of the series' rule, or one named twice."""
+    problems = []
+    first: dict[dt.datetime, str] = {}
+    for index, exception in enumerate(series.exceptions, start=1):
+        moment, field = exception.occurrence, f"exceptions[{index}].occurrence"
+        shown = {"value": values.local_text(moment, timezone)}
+        if moment in first:
+            problems.append(Problem(where, field, "duplicate", {"other": first[moment]}))
+        elif not occurs(series.rule, series.starts, moment, timezone):
+            problems.append(Problem(where, field, "not_an_occurrence", shown))
+        first.setdefault(moment, f"exceptions[{index}]")
+    return problems
+
+
+def _field_name(loc: tuple[int | str, ...]) -> str:
+    """Name a field as the file writes it: ``exceptions[2].starts`` (1-based, like entries)."""
+    text = ""
+    for part in loc:
+        text += f"[{part + 1}]" if isinstance(part, int) else (f".{part}" if text else part)
+    return text
 
 
 def duplicates(entries: Iterable[tuple[str, Hashable, str]]) -> list[Problem]:
@@ -221,6 +327,10 @@ def file_duplicates(data: NetworkData, labels: dict[str, list[str]]) -> list[Pro
         (w, (fold_name(t.partner), t.title), "title")
         for w, t in zip(labels["tips"], data.tips, strict=True)
     ]
+    natural += [
+        (w, ("series", s.title, s.starts), "title")
+        for w, s in zip(labels["series"], data.series, strict=True)
+    ]
     return duplicates(natural) + duplicates(keyed)
 
 
@@ -228,7 +338,7 @@ def parse_import(text: str, timezone: dt.tzinfo) -> NetworkData:
     """Validate an import file and return its entries, or raise ImportFileError."""
     document = load_yaml(text)
     if document is None:
-        return NetworkData()
+        return NetworkData(timezone=timezone)
     if not isinstance(document, dict):
         raise file_problem("not_a_mapping", value=values.show(document))
     try:
@@ -247,13 +357,17 @@ def parse_import(text: str, timezone: dt.tzinfo) -> NetworkData:
             name = raw.get(model.label_field) if isinstance(raw, dict) else None
             where = label(section, index, name)
             try:
-                good[section].append(model.model_validate(raw, context=context))
+                entry = model.model_validate(raw, context=context)
+                if isinstance(entry, SeriesData):
+                    problems += exception_problems(entry, where, timezone)
+                good[section].append(entry)
                 labels[section].append(where)
             except ValidationError as error:
                 found = [_problem(where, e, model) for e in error.errors()]
                 # Unknown fields first: they often explain the problems that follow.
                 problems += sorted(found, key=lambda p: p.code != "unknown_field")
-    data = NetworkData(**{section: tuple(good[section]) for section in SECTIONS})
+    sections_read = {section: tuple(good[section]) for section in SECTIONS}
+    data = NetworkData(**sections_read, timezone=timezone)
     problems += file_duplicates(data, labels)
     if problems:
         raise ImportFileError(problems)

@@ -7,12 +7,12 @@ from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.exchange.entries import NetworkData, duplicates, label
 from storage.exchange.problems import ImportFileError, Problem
-from storage.models import Base, Meeting, Partner, Tip, fold_name, utcnow
+from storage.models import Base, Meeting, MeetingSeries, Partner, Tip, fold_name, utcnow
 
 Values = dict[str, Any]
 
@@ -33,11 +33,13 @@ class ImportSummary:
     partners: Counts
     meetings: Counts
     tips: Counts
+    series: Counts = Counts()
 
     @property
     def changed(self) -> bool:
         """Tell whether the import wrote anything."""
-        return any(c.created or c.updated for c in (self.partners, self.meetings, self.tips))
+        kinds = (self.partners, self.meetings, self.tips, self.series)
+        return any(c.created or c.updated for c in kinds)
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,8 @@ class _Kind:
     natural: tuple[str, ...]
     named: str  # the field that messages about the natural key name
     parked: tuple[str, ...]  # unique text columns that make way while entries trade names
+    # Which stored rows the file's entries of this kind stand for (by default all).
+    stored: ColumnElement[bool] | None = None
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -77,10 +81,12 @@ KINDS = (
         Meeting,
         {"key": "import_key", "title": "title", "starts": "starts_at", "ends": "ends_at"}
         | {"location": "location", "online_url": "online_url", "agenda": "agenda"}
-        | {"cancelled": "cancelled_at"},
+        | {"capacity": "capacity", "cancelled": "cancelled_at"},
         ("title", "starts_at"),
         "title",
         ("title",),
+        # Occurrences of a series are written in its entry, not as meetings of their own.
+        Meeting.series_id.is_(None),
     ),
     _Kind(
         "tips",
@@ -88,6 +94,16 @@ KINDS = (
         {"key": "import_key", "title": "title", "partner": "partner_id", "category": "category"}
         | {"text": "text", "co2_t_per_year": "co2_t_per_year"},
         ("partner_id", "title"),
+        "title",
+        ("title",),
+    ),
+    _Kind(
+        "series",
+        MeetingSeries,
+        {"key": "import_key", "title": "title", "starts": "starts_at", "ends": "ends_at"}
+        | {"rule": "rule", "location": "location", "online_url": "online_url"}
+        | {"agenda": "agenda", "capacity": "capacity"},
+        ("title", "starts_at"),
         "title",
         ("title",),
     ),
@@ -141,11 +157,23 @@ class ImportPlan:
 
 
 async def read_stored(session: AsyncSession) -> Stored:
-    """Read the partners, meetings and tips an import compares itself with."""
+    """Read the partners, meetings, tips and series an import compares itself with.
+
+    Under "occurrences": the series' meetings, which a meeting entry may not take the place of.
+    """
     stored: Stored = {}
+    made = await session.execute(
+        select(Meeting.id, Meeting.title, Meeting.starts_at).where(Meeting.series_id.is_not(None))
+    )
+    stored["occurrences"] = [
+        _Row(row_id, {"title": title, "starts_at": starts}) for row_id, title, starts in made
+    ]
     for kind in KINDS:
         columns = [getattr(kind.model, name) for name in kind.columns]
-        result = await session.execute(select(kind.model.id, *columns))  # type: ignore[attr-defined]
+        query = select(kind.model.id, *columns)  # type: ignore[attr-defined]
+        if kind.stored is not None:
+            query = query.where(kind.stored)
+        result = await session.execute(query)
         rows = (_Row(row[0], dict(zip(kind.columns, row[1:], strict=True))) for row in result)
         stored[kind.section] = list(rows)
     return stored
@@ -231,6 +259,15 @@ def plan_import(data: NetworkData, stored: Stored, now: dt.datetime | None = Non
                     problems.append(Problem(where, "partner", "unknown_partner", detail))
                     continue
             items.append(_Item(where, values))
+        if kind.model is Meeting:
+            # The same title at the same time as an occurrence of a series: the table
+            # refuses it, so the file is told first.
+            made = {kind.natural_key(row.values) for row in stored.get("occurrences", ())}
+            problems += [
+                Problem(item.label, kind.named, "taken", {"field": kind.named})
+                for item in items
+                if kind.natural_key(item.values) in made
+            ]
         found, kind_problems = _match(kind, items, stored[kind.section], now or utcnow())
         changes[kind.section] = found
         problems += kind_problems

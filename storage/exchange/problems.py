@@ -59,6 +59,12 @@ PROBLEM_MESSAGES: dict[str, str] = {
     "bad_url": N_("'{value}' is not a web address starting with http:// or https://"),
     "no_place": N_("a meeting needs a location, an online_url or both"),
     "ends_before_start": N_("it ends ({ends}) before or when it starts ({starts})"),
+    "not_a_capacity": N_("'{value}' is not a number of places (a whole number from 1 to {limit})"),
+    "bad_rule": N_(
+        "'{value}' is not a recurrence rule this bot can use ({reason}); write an RRULE "
+        "value such as FREQ=MONTHLY;INTERVAL=3;BYDAY=+2WE"
+    ),
+    "not_an_occurrence": N_("'{value}' is not a start the series' rule gives"),
     "invalid": N_("'{value}' is not allowed here"),
 }
 

@@ -18,6 +18,8 @@ CATEGORIES = tuple(category.value for category in Category)
 # Network meetings and pact memberships of this world; year 1 or 9999 is a typing error.
 EARLIEST_YEAR = 1900
 LATEST_YEAR = 2199
+# More places than any network meeting has; beyond it is a typing error.
+MAX_CAPACITY = 100_000
 # More than any one organisation saves (a whole city emits a few million t CO2e a year).
 MAX_CO2_T_PER_YEAR = 1_000_000
 
@@ -159,6 +161,13 @@ def number(value: object) -> float:
     if value > MAX_CO2_T_PER_YEAR:
         raise fail("too_large", value=show(value), limit=str(MAX_CO2_T_PER_YEAR))
     return float(value)
+
+
+def capacity(value: object) -> int:
+    """Read a number of places: a whole number from 1 to the maximum."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_CAPACITY:
+        raise fail("not_a_capacity", value=show(value), limit=str(MAX_CAPACITY))
+    return value
 
 
 def category(value: object) -> Category:

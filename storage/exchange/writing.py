@@ -6,13 +6,15 @@ import datetime as dt
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from sqlalchemy import insert, text, update
+from sqlalchemy import insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from storage.attendance import fill_every_place
 from storage.db import READ_ONLY, dialect_name
 from storage.exchange.entries import NetworkData, parse_import
 from storage.exchange.plan import KINDS, ImportPlan, ImportSummary, plan_import, read_stored
-from storage.models import Partner
+from storage.models import MeetingSeries, Partner, utcnow
+from storage.series import sync_series
 
 # Rows per statement, and how often a long import reports its progress.
 CHUNK = 5000
@@ -65,12 +67,67 @@ async def write_plan(
     return plan.summary()
 
 
-async def import_data(
-    session: AsyncSession, data: NetworkData, progress: Progress | None = None
+# An exception's fields as the file names them, by the meeting columns they set.
+EXCEPTION_FIELDS = {
+    "starts": "starts_at",
+    "ends": "ends_at",
+    "title": "title",
+    "location": "location",
+    "online_url": "online_url",
+    "agenda": "agenda",
+    "capacity": "capacity",
+    "cancelled": "cancelled",
+}
+
+
+async def write_occurrences(session: AsyncSession, data: NetworkData, now: dt.datetime) -> None:
+    """Make each series' occurrences, with its exceptions; give places freed by capacities."""
+    for entry in data.series:
+        where = (
+            MeetingSeries.import_key == entry.key
+            if entry.key
+            else (MeetingSeries.title == entry.title) & (MeetingSeries.starts_at == entry.starts)
+        )
+        series = (await session.scalars(select(MeetingSeries).where(where))).one()
+        exceptions = {
+            exception.occurrence: {
+                column: getattr(exception, name)
+                for name, column in EXCEPTION_FIELDS.items()
+                if getattr(exception, name) not in (None, False)
+            }
+            for exception in entry.exceptions
+        }
+        await sync_series(session, series, exceptions, now, data.timezone)
+    await fill_every_place(session, now)
+
+
+async def write_import(
+    session: AsyncSession,
+    plan: ImportPlan,
+    data: NetworkData,
+    progress: Progress | None,
+    now: dt.datetime,
 ) -> ImportSummary:
-    """Create or update the entries by their keys; the caller commits (or rolls back)."""
-    plan = plan_import(data, await read_stored(session))
-    return await write_plan(session, plan, progress)
+    """Make the planned writes, then the series' occurrences; the caller commits."""
+    summary = await write_plan(session, plan, progress)
+    await write_occurrences(session, data, now)
+    return summary
+
+
+async def import_data(
+    session: AsyncSession,
+    data: NetworkData,
+    progress: Progress | None = None,
+    *,
+    now: dt.datetime | None = None,
+) -> ImportSummary:
+    """Create or update the entries by their keys; the caller commits (or rolls back).
+
+    ``now`` decides how far ahead series are made into meetings (and cancellation times).
+    """
+    now = now or utcnow()
+    plan = plan_import(data, await read_stored(session), now)
+    return await write_import(session, plan, data, progress, now)
 
 
 async def _data_version(session: AsyncSession) -> tuple[int, int]:
@@ -86,8 +143,11 @@ async def import_file(
     yaml_text: str,
     timezone: dt.tzinfo,
     progress: Progress | None = None,
+    *,
+    now: dt.datetime | None = None,
 ) -> ImportSummary:
     """Import a file all or nothing, holding the write lock only while writing."""
+    now = now or utcnow()
     data = parse_import(yaml_text, timezone)
     for _try in range(OPTIMISTIC_TRIES):
         # Reading takes a snapshot, not the lock: the bot beside it goes on writing.
@@ -97,9 +157,9 @@ async def import_file(
             await session.connection(execution_options={READ_ONLY: True})
             seen = await _data_version(session)
             stored = await read_stored(session)
-        plan = plan_import(data, stored)
+        plan = plan_import(data, stored, now)
         async with sessions() as session, session.begin():
             if await _data_version(session) == seen:
-                return await write_plan(session, plan, progress)
+                return await write_import(session, plan, data, progress, now)
     async with sessions() as session, session.begin():
-        return await import_data(session, data, progress)
+        return await import_data(session, data, progress, now=now)

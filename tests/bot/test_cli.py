@@ -173,6 +173,13 @@ def test_a_bad_import_file_names_entry_and_field_and_imports_nothing(
     assert klimabot.rows("SELECT * FROM partners ORDER BY id") == before
 
 
+def test_an_import_with_a_series_says_what_it_made(klimabot: Klimabot) -> None:
+    result = klimabot("import", str(DATA / "import-series.yaml"))
+    assert result.returncode == 0, result.stderr
+    assert "Treffen: 1 neu, 0 geändert, 0 unverändert" in result.stdout
+    assert "Treffenreihen: 1 neu, 0 geändert, 0 unverändert" in result.stdout
+
+
 def test_a_missing_import_file(klimabot: Klimabot) -> None:
     result = klimabot("import", "nope.yaml")
     assert result.returncode == 1

@@ -1,16 +1,28 @@
 """Meetings as a member sees them: the list, one meeting, answers, calendar files."""
 
+import csv
 import datetime as dt
+import io
 
 import pytest
 from icalendar import Calendar
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core import Button, parse_action
+from bot.dispatch import Dispatcher
 from bot.markup import to_plain
-from storage.models import Answer, Meeting, Rsvp
-from tests.helpers import NOW, Chat, Sessions, add_meeting, buttons, stored
+from storage.models import (
+    Answer,
+    Delivery,
+    Identity,
+    Meeting,
+    MeetingNotice,
+    Member,
+    NoticeKind,
+    Rsvp,
+)
+from tests.helpers import NOW, Chat, Sessions, add_meeting, add_partner, buttons, stored
 
 
 @pytest.fixture
@@ -86,7 +98,11 @@ async def test_one_meeting_in_full_with_actions(
 
 async def test_a_past_meeting_offers_no_answer(member: Chat, meetings: dict[str, Meeting]) -> None:
     text = await member.send("/meeting 1")
-    assert "1. Netzwerktreffen #1\n🗓 Di., 6. Dez. 2022, 14:00–17:00 Uhr" in text
+    assert (
+        "1. Netzwerktreffen #1\nDieses Treffen ist vorbei.\n🗓 Di., 6. Dez. 2022, 14:00–17:00 Uhr"
+    ) in text
+    assert "Ihre Antwort" not in text
+    assert "noch nicht geantwortet" not in text
     assert buttons(member.last) == []
     assert await member.send("/rsvp 1 ja") == "Dieses Treffen ist vorbei oder abgesagt."
 
@@ -267,3 +283,210 @@ async def test_one_meeting_answers_to_its_german_name(
     assert await member.send("/termin 2") == await member.send("/meeting 2")
     calendar = await member.reply("/kalender 2")
     assert calendar.attachments[0].filename == "meeting-2.ics"
+
+
+async def _past(session: AsyncSession, count: int) -> None:
+    for month in range(1, count + 1):
+        starts = dt.datetime(2026, month, 10, 13, tzinfo=dt.UTC)
+        await add_meeting(session, f"Rückblick {month}", starts)
+    await session.commit()
+
+
+@pytest.mark.parametrize("line", ["/meetings past", "/treffen vergangen", "/termine Vergangen"])
+async def test_past_meetings_newest_first(member: Chat, session: AsyncSession, line: str) -> None:
+    await _past(session, 3)
+    await add_meeting(session, "Demnächst", NOW + dt.timedelta(days=3))
+    await session.commit()
+
+    text = await member.send(line)
+
+    assert text.startswith(
+        "Vergangene Treffen (1/1)\n\nRückblick 3 #3\nDieses Treffen ist vorbei."
+    )
+    assert text.index("Rückblick 3") < text.index("Rückblick 2") < text.index("Rückblick 1")
+    assert "Demnächst" not in text
+    assert "Ihre Antwort" not in text
+    assert buttons(member.last) == ["meeting:3", "meeting:2", "meeting:1"]
+
+
+async def test_past_meetings_are_paged(member: Chat, session: AsyncSession) -> None:
+    await _past(session, 7)
+
+    first = await member.send("/treffen vergangen")
+    second = to_plain((await member.press("Weiter")).text)
+
+    assert first.startswith("Vergangene Treffen (1/2)")
+    assert "Rückblick 7 #7" in first
+    assert "Rückblick 2 #2" not in first
+    assert second.startswith("Vergangene Treffen (2/2)")
+    assert "Rückblick 2 #2" in second
+    assert "Rückblick 1 #1" in second
+    assert buttons(member.last)[-1] == "meetings:past:#1"
+
+
+async def test_no_past_meetings_and_a_wrong_word(member: Chat) -> None:
+    assert await member.send("/meetings past") == "Es ist noch kein Treffen vorbei."
+    assert await member.send("/meetings gestern") == (
+        "Senden Sie /treffen für das, was ansteht, oder /treffen vergangen für das, "
+        "was vorbei ist.\nSo geht’s: /treffen"
+    )
+
+
+async def _answered(dispatcher: Dispatcher, session: AsyncSession, capacity: int | None) -> int:
+    """A meeting answered by five members, one of them a partner's representative."""
+    meeting = await add_meeting(session, "Werkstattbesuch", NOW + dt.timedelta(days=5))
+    meeting.capacity = capacity
+    partner = await add_partner(session)
+    await session.commit()
+    for name, answer in (
+        ("Anna", "ja"),
+        ("Ben", "ja"),
+        ("Cem", "ja"),
+        ("Dora", "vielleicht"),
+        ("Emil", "nein"),
+    ):
+        await Chat(dispatcher, name).send(f"/rsvp {meeting.id} {answer}")
+    await session.execute(
+        update(Member)
+        .where(Member.id.in_(select(Identity.member_id).where(Identity.user_id == "Ben")))
+        .values(partner_id=partner.id)
+    )
+    await session.commit()
+    return meeting.id
+
+
+async def test_a_coordinator_sees_who_answered_what(
+    coordinator: Chat, dispatcher: Dispatcher, session: AsyncSession
+) -> None:
+    meeting_id = await _answered(dispatcher, session, 2)
+
+    text = await coordinator.send(f"/meeting {meeting_id}")
+
+    assert "👥 2/2 Plätze · vielleicht: 1 · Warteliste: 1" in text
+    assert text.endswith(
+        "Zusagen (2)\n• Anna\n• Ben (WEIQIAO Germany GmbH)\n"
+        "Vielleicht (1)\n• Dora\n"
+        "Absagen (1)\n• Emil\n"
+        "Warteliste (1)\n• 1. Cem"
+    )
+    assert buttons(coordinator.last)[-1] == f"attendees:{meeting_id}"
+
+
+async def test_a_member_sees_counts_and_no_names(
+    member: Chat, dispatcher: Dispatcher, session: AsyncSession
+) -> None:
+    meeting_id = await _answered(dispatcher, session, 2)
+
+    text = await member.send(f"/meeting {meeting_id}")
+
+    assert "👥 2/2 Plätze · vielleicht: 1 · Warteliste: 1" in text
+    for name in ("Anna", "Ben", "Cem", "Dora", "Emil", "WEIQIAO"):
+        assert name not in text
+    assert f"attendees:{meeting_id}" not in buttons(member.last)
+    refusal = await member.reply(f"/attendees {meeting_id}")
+    assert "Koordination" in to_plain(refusal.text)
+    assert refusal.attachments == ()
+
+
+async def test_a_coordinator_in_a_group_shows_no_names(
+    dispatcher: Dispatcher, session: AsyncSession
+) -> None:
+    meeting_id = await _answered(dispatcher, session, 2)
+    in_group = Chat(dispatcher, "coordinator", is_group=True)
+
+    text = await in_group.send(f"/meeting {meeting_id}")
+
+    assert "👥 2/2 Plätze · vielleicht: 1 · Warteliste: 1" in text
+    assert "Anna" not in text
+    assert f"attendees:{meeting_id}" not in buttons(in_group.last)
+
+
+async def test_the_attendee_list_is_a_csv_file(
+    coordinator: Chat, dispatcher: Dispatcher, session: AsyncSession
+) -> None:
+    meeting_id = await _answered(dispatcher, session, 2)
+    await coordinator.send(f"/meeting {meeting_id}")
+
+    reply = await coordinator.press("Teilnehmendenliste")
+
+    assert to_plain(reply.text) == "5 Antworten auf Werkstattbesuch."
+    [attachment] = reply.attachments
+    assert (attachment.filename, attachment.mime_type) == (
+        f"teilnehmende-{meeting_id}.csv",
+        "text/csv",
+    )
+    rows = list(csv.reader(io.StringIO(attachment.data.decode("utf-8-sig"))))
+    # Answered at NOW, 10:00 UTC: 11:00 in Düsseldorf.
+    assert rows == [
+        ["Name", "Partner", "Antwort", "geantwortet am", "Wartelistenplatz"],
+        ["Anna", "", "ja", "2026-11-25 11:00", ""],
+        ["Ben", "WEIQIAO Germany GmbH", "ja", "2026-11-25 11:00", ""],
+        ["Cem", "", "ja", "2026-11-25 11:00", "1"],
+        ["Dora", "", "vielleicht", "2026-11-25 11:00", ""],
+        ["Emil", "", "nein", "2026-11-25 11:00", ""],
+    ]
+
+
+async def test_capacity_from_chat_moves_people_up(
+    coordinator: Chat, dispatcher: Dispatcher, session: AsyncSession, sessions: Sessions
+) -> None:
+    meeting_id = await _answered(dispatcher, session, 1)
+    assert "1/1 Plätze · vielleicht: 1 · Warteliste: 2" in await coordinator.send(
+        f"/meeting {meeting_id}"
+    )
+
+    text = await coordinator.send(f"/plaetze {meeting_id} 2")
+
+    assert text.startswith(
+        "Werkstattbesuch hat jetzt 2 Plätze.\n"
+        "1 Mitglied ist von der Warteliste nachgerückt und wird benachrichtigt."
+    )
+    assert "👥 2/2 Plätze · vielleicht: 1 · Warteliste: 1" in text
+    told = await stored(
+        sessions,
+        select(Identity.user_id)
+        .join(Delivery, Delivery.member_id == Identity.member_id)
+        .join(MeetingNotice, MeetingNotice.id == Delivery.notice_id)
+        .where(MeetingNotice.kind == NoticeKind.MOVED_UP),
+    )
+    assert told == [("Ben",)]
+
+    text = await coordinator.send(f"/capacity {meeting_id} aus")
+
+    assert text.startswith("Werkstattbesuch hat jetzt keine Platzbegrenzung mehr.\n")
+    assert "👥 Zusagen: 3 · vielleicht: 1" in text
+    assert await stored(sessions, select(Meeting.capacity)) == [(None,)]
+
+
+@pytest.mark.parametrize(
+    "line",
+    ["/plaetze 1", "/plaetze 1 0", "/plaetze 1 viele", "/plaetze 1 -3", "/plaetze 1 100001"],
+)
+async def test_bad_capacities_are_refused_and_change_nothing(
+    coordinator: Chat, meetings: dict[str, Meeting], sessions: Sessions, line: str
+) -> None:
+    text = await coordinator.send(line)
+
+    assert text.endswith("So geht’s: /plaetze NR ANZAHL|aus")
+    assert await stored(sessions, select(Meeting.capacity).distinct()) == [(None,)]
+
+
+async def test_capacity_is_for_coordinators(member: Chat, meetings: dict[str, Meeting]) -> None:
+    assert "Koordin" in await member.send("/plaetze 2 10")
+
+
+async def test_the_list_shows_a_members_place_on_the_waiting_list(
+    dispatcher: Dispatcher, session: AsyncSession
+) -> None:
+    meeting_id = await _answered(dispatcher, session, 1)
+    cem = Chat(dispatcher, "Cem")
+
+    assert f"Werkstattbesuch #{meeting_id}" in (text := await cem.send("/meetings"))
+    assert (
+        "👥 1/1 Plätze · vielleicht: 1 · Warteliste: 2\nIhre Antwort: Warteliste, Platz 2" in text
+    )
+
+    await cem.send("/language en")
+    english = await cem.send(f"/rsvp {meeting_id} yes")
+    assert english.startswith("Werkstattbesuch is full: you are on the waiting list, place 2.")
+    assert "👥 1/1 places · maybe: 1 · waiting list: 2" in english

@@ -35,6 +35,7 @@ from storage.exchange import (
     yamlfile,
 )
 from storage.models import Category, Meeting, Partner, Tip
+from tests.helpers import NOW
 
 # The fixtures of tests/storage/conftest.py.
 Sessions = async_sessionmaker[AsyncSession]
@@ -94,11 +95,13 @@ tips:
 """
 
 
-async def import_text(sessions: Sessions, yaml_text: str) -> ImportSummary:
+async def import_text(
+    sessions: Sessions, yaml_text: str, now: dt.datetime | None = None
+) -> ImportSummary:
     """Import a file as `klimabot import` does: check it, write it, commit."""
     data = parse_import(yaml_text, TZ)
     async with sessions() as session:
-        summary = await import_data(session, data)
+        summary = await import_data(session, data, now=now)
         await session.commit()
     return summary
 
@@ -137,6 +140,17 @@ def meeting(**fields: str) -> str:
     values = {"title": "Treffen", "starts": "2023-03-29 14:00", "location": "Rathaus"}
     values |= fields
     return "meetings:\n  - " + "\n    ".join(f"{k}: {v}" for k, v in values.items() if v)
+
+
+def series(**fields: str) -> str:
+    """Write a one-series file with sensible fields, some replaced or added."""
+    values = {
+        "title": "Quartalstreffen",
+        "starts": "2027-01-13 14:00",
+        "rule": "FREQ=MONTHLY;INTERVAL=3;BYDAY=+2WE",
+        "location": "IHK",
+    } | fields
+    return "series:\n  - " + "\n    ".join(f"{k}: {v}" for k, v in values.items() if v)
 
 
 def partner(**fields: str) -> str:
@@ -320,6 +334,80 @@ CASES = [
         id="huge-integer",
     ),
     pytest.param(
+        meeting(capacity="0"), "meetings[1] (Treffen)", "capacity", "not_a_capacity", id="none"
+    ),
+    pytest.param(
+        meeting(capacity="12.5"), "meetings[1] (Treffen)", "capacity", "not_a_capacity", id="half"
+    ),
+    pytest.param(
+        series(rule="FREQ=HOURLY"),
+        "series[1] (Quartalstreffen)",
+        "rule",
+        "bad_rule",
+        id="hourly",
+    ),
+    pytest.param(
+        series(rule="jeden Monat"),
+        "series[1] (Quartalstreffen)",
+        "rule",
+        "bad_rule",
+        id="words-for-a-rule",
+    ),
+    pytest.param(
+        series(exceptions="\n      - occurrence: 2027-04-15 14:00\n        cancelled: true"),
+        "series[1] (Quartalstreffen)",
+        "exceptions[1].occurrence",
+        "not_an_occurrence",
+        id="no-such-occurrence",
+    ),
+    pytest.param(
+        series(exceptions="\n      - occurrence: 2027-04-14 14:00\n        room: 2"),
+        "series[1] (Quartalstreffen)",
+        "exceptions[1].room",
+        "unknown_field",
+        id="exception-field",
+    ),
+    pytest.param(
+        series(
+            exceptions="\n      - occurrence: 2027-04-14 14:00\n        cancelled: true"
+            "\n      - occurrence: 2027-04-14 14:00\n        location: Rathaus"
+        ),
+        "series[1] (Quartalstreffen)",
+        "exceptions[2].occurrence",
+        "duplicate",
+        id="occurrence-twice",
+    ),
+    pytest.param(
+        series(exceptions="2027-04-14"),
+        "series[1] (Quartalstreffen)",
+        "exceptions",
+        "not_a_list",
+        id="exceptions-not-a-list",
+    ),
+    pytest.param(
+        series(exceptions="\n      - 2027-04-14 14:00"),
+        "series[1] (Quartalstreffen)",
+        "exceptions[1]",
+        "not_a_mapping",
+        id="exception-not-a-mapping",
+    ),
+    pytest.param(
+        series(
+            exceptions="\n      - occurrence: 2027-04-14 14:00\n        ends: 2027-04-14 13:00"
+        ),
+        "series[1] (Quartalstreffen)",
+        "exceptions[1].ends",
+        "ends_before_start",
+        id="exception-ends-first",
+    ),
+    pytest.param(
+        series(location="", online_url=""),
+        "series[1] (Quartalstreffen)",
+        None,
+        "no_place",
+        id="series-without-place",
+    ),
+    pytest.param(
         meeting(cancelled="vielleicht"),
         "meetings[1] (Treffen)",
         "cancelled",
@@ -402,7 +490,7 @@ tips:
 
 @pytest.mark.parametrize("yaml_text", ["", "# nothing yet\n", "partners:\nmeetings: []\n"])
 def test_an_empty_file_holds_nothing(yaml_text: str) -> None:
-    assert parse_import(yaml_text, TZ) == NetworkData()
+    assert parse_import(yaml_text, TZ) == NetworkData(timezone=TZ)
 
 
 async def test_the_example_file_imports(db: Sessions) -> None:
@@ -652,7 +740,7 @@ async def test_an_empty_database_exports_empty_sections(db: Sessions) -> None:
     exported = await export_text(db)
 
     assert exported == "partners: []\n\nmeetings: []\n\ntips: []\n"
-    assert parse_import(exported, TZ) == NetworkData()
+    assert parse_import(exported, TZ) == NetworkData(timezone=TZ)
 
 
 async def test_long_texts_stay_readable_in_the_export(db: Sessions) -> None:
@@ -1055,3 +1143,151 @@ async def test_data_built_in_code_is_checked_like_a_file(db: Sessions) -> None:
     assert caught.value.problems == [
         Problem("partners[2] (ACME)", "name", "duplicate", {"other": "partners[1] (Acme)"})
     ]
+
+
+SERIES = (DATA / "import-series.yaml").read_text(encoding="utf-8")
+SERIES_EXPORT = """\
+partners: []
+
+meetings:
+  - title: Werkstattbesuch bei WEIQIAO
+    starts: 2027-02-10 10:00
+    ends: 2027-02-10 12:00
+    location: Werk Neuss
+    capacity: 12
+
+tips: []
+
+series:
+  - key: quartal
+    title: Quartalstreffen
+    starts: 2027-01-13 14:00
+    ends: 2027-01-13 17:00
+    rule: FREQ=MONTHLY;INTERVAL=3;BYDAY=+2WE
+    location: IHK Düsseldorf
+    online_url: https://example.org/quartal
+    agenda: Erfahrungsaustausch zu CO2-Einsparungen
+    capacity: 40
+    exceptions:
+      - occurrence: 2027-04-14 14:00
+        starts: 2027-04-15 15:00
+        location: Rathaus Düsseldorf
+      - occurrence: 2027-07-14 14:00
+        cancelled: true
+"""
+
+
+async def _occurrences(sessions: Sessions) -> list[tuple[str, str, bool, int | None]]:
+    async with sessions() as session:
+        made = await session.scalars(
+            select(Meeting).where(Meeting.series_id.is_not(None)).order_by(Meeting.starts_at)
+        )
+        return [
+            (
+                m.starts_at.astimezone(TZ).strftime("%Y-%m-%d %H:%M"),
+                m.location or "",
+                m.cancelled_at is not None,
+                m.capacity,
+            )
+            for m in made
+        ]
+
+
+async def test_series_and_capacity_round_trip_exactly(make_database: MakeDatabase) -> None:
+    first = await make_database()
+    summary = await import_text(first, SERIES, NOW)
+    exported = await export_text(first)
+    second = await make_database()
+
+    await import_text(second, exported, NOW)
+
+    assert summary.series == Counts(created=1)
+    assert exported == SERIES_EXPORT
+    assert await export_text(second) == exported
+    assert await _occurrences(second) == await _occurrences(first)
+
+
+async def test_a_series_becomes_meetings_with_its_exceptions(db: Sessions) -> None:
+    await import_text(db, SERIES, NOW)
+
+    assert await _occurrences(db) == [
+        ("2027-01-13 14:00", "IHK Düsseldorf", False, 40),
+        ("2027-04-15 15:00", "Rathaus Düsseldorf", False, 40),
+        ("2027-07-14 14:00", "IHK Düsseldorf", True, 40),
+        ("2027-10-13 14:00", "IHK Düsseldorf", False, 40),
+    ]
+    # Only the meeting outside the series is a meeting entry of its own.
+    assert "meetings:\n  - title: Werkstattbesuch bei WEIQIAO\n" in await export_text(db)
+
+
+async def test_importing_a_series_again_changes_nothing(
+    db: Sessions, stored_rows: StoredRows
+) -> None:
+    await import_text(db, SERIES, NOW)
+    before = await stored_rows(db)
+
+    summary = await import_text(db, await export_text(db), NOW)
+
+    assert not summary.changed
+    assert await stored_rows(db) == before
+
+
+async def test_an_occurrence_changed_in_chat_is_exported_as_an_exception(
+    make_database: MakeDatabase,
+) -> None:
+    first = await make_database()
+    await import_text(first, SERIES, NOW)
+    async with first() as session:
+        october = (
+            await session.scalars(
+                select(Meeting).where(Meeting.title == "Quartalstreffen").order_by(Meeting.id)
+            )
+        ).all()[3]
+        october.starts_at += dt.timedelta(days=1)
+        october.ends_at = october.starts_at + dt.timedelta(hours=2)
+        await session.commit()
+
+    exported = await export_text(first)
+    second = await make_database()
+    await import_text(second, exported, NOW)
+
+    assert (
+        "      - occurrence: 2027-10-13 14:00\n"
+        "        starts: 2027-10-14 14:00\n"
+        "        ends: 2027-10-14 16:00\n"
+    ) in exported
+    assert await _occurrences(second) == await _occurrences(first)
+    assert await export_text(second) == exported
+
+
+async def test_a_changed_rule_drops_occurrences_it_no_longer_gives(db: Sessions) -> None:
+    await import_text(db, SERIES, NOW)
+
+    await import_text(
+        db,
+        SERIES.replace("interval=3;byday=+2WE", "interval=6;byday=+2WE").replace(
+            "      - occurrence: 2027-04-14 14:00\n"
+            "        starts: 2027-04-15 15:00\n"
+            "        location: Rathaus Düsseldorf\n",
+            "",
+        ),
+        NOW,
+    )
+
+    assert await _occurrences(db) == [
+        ("2027-01-13 14:00", "IHK Düsseldorf", False, 40),
+        ("2027-07-14 14:00", "IHK Düsseldorf", True, 40),
+    ]
+
+
+async def test_a_meeting_entry_cannot_take_the_place_of_an_occurrence(db: Sessions) -> None:
+    await import_text(db, SERIES, NOW)
+    before = await export_text(db)
+
+    with pytest.raises(ImportFileError) as caught:
+        await import_text(db, meeting(title="Quartalstreffen", starts="2027-10-13 14:00"), NOW)
+
+    assert [(p.entry, p.field, p.code) for p in caught.value.problems] == [
+        ("meetings[1] (Quartalstreffen)", "title", "taken")
+    ]
+    assert await export_text(db) == before

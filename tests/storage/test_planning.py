@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.attendance import answer as give_answer
 from storage.dialogs import (
     DONE,
     dialog_data,
@@ -18,7 +19,6 @@ from storage.dialogs import (
     save_dialog,
     waiting_dialog,
 )
-from storage.meetings import set_answer
 from storage.members import member_for, subscribe
 from storage.models import (
     Answer,
@@ -59,7 +59,7 @@ async def answered(session: AsyncSession, meeting: Meeting) -> dict[Answer | Non
     for answer in (Answer.YES, Answer.MAYBE, Answer.NO, None):
         member = await person(session, str(answer))
         if answer is not None:
-            await set_answer(session, meeting.id, member.id, answer)
+            await give_answer(session, meeting, member.id, answer, NOW)
         members[answer] = member.id
     return members
 

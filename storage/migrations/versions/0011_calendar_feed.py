@@ -1,7 +1,7 @@
 """Add the secret of each member's private calendar feed
 
 Revision ID: 0011_calendar_feed
-Revises: 0009_meeting_lifecycle
+Revises: 0010_attendance
 Create Date: 2026-11-30 09:00:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0011_calendar_feed"
-down_revision: str | None = "0009_meeting_lifecycle"
+down_revision: str | None = "0010_attendance"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
