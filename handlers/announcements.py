@@ -77,6 +77,7 @@ def member_message(announcement: Announcement, network: str) -> Reply:
     usage=N_("/announce TEXT"),
     role=Role.COORDINATOR,
     group=False,
+    names={"de": "mitteilen"},
 )
 async def announce(request: Request, ctx: Context) -> Reply:
     """Store a draft and show it as members will see it, with Send and Cancel."""
@@ -189,6 +190,7 @@ async def stop_announcement(request: Request, ctx: Context) -> Reply:
     usage=N_("/announcements"),
     role=Role.COORDINATOR,
     group=False,
+    names={"de": "mitteilungen"},
 )
 async def list_announcements(request: Request, ctx: Context) -> Reply:
     """List the latest announcements with their delivery reports."""

@@ -29,7 +29,7 @@ PAST = N_("past")
 @router.command(
     "meetings",
     help=N_("upcoming network meetings"),
-    usage=N_("/meetings"),
+    usage=N_("/meetings [past]"),
     aliases=("termine",),
     names={"de": "treffen"},
 )

@@ -27,6 +27,7 @@ OFF_WORDS = {"off", "aus", "keine", "none"}
     help=N_("when you are reminded of meetings"),
     usage=N_("/reminders [1d 2h | off]"),
     group=False,
+    names={"de": "erinnerungen"},
 )
 async def set_reminders(request: Request, ctx: Context) -> Reply:
     """Show the member's reminder offsets, or set their own (or none)."""

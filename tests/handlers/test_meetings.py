@@ -328,7 +328,7 @@ async def test_no_past_meetings_and_a_wrong_word(member: Chat) -> None:
     assert await member.send("/meetings past") == "Es ist noch kein Treffen vorbei."
     assert await member.send("/meetings gestern") == (
         "Senden Sie /treffen für das, was ansteht, oder /treffen vergangen für das, "
-        "was vorbei ist.\nSo geht’s: /treffen"
+        "was vorbei ist.\nSo geht’s: /treffen [vergangen]"
     )
 
 

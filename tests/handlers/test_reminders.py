@@ -36,7 +36,7 @@ async def test_a_wrong_duration_is_named_and_changes_nothing(
     await member.send("/reminders 1d")
     assert await member.send("/reminders 2h <b>morgen</b>") == (
         "„<b>morgen</b>“ ist keine Dauer wie 1d, 2h oder 30m (höchstens fünf, bis 60 Tage).\n"
-        "So geht’s: /reminders [1d 2h | aus]"
+        "So geht’s: /erinnerungen [1d 2h | aus]"
     )
     assert (await member.send("/reminders 90d")).startswith("„90d“ ist keine Dauer")
     assert await stored(sessions, select(Member.reminder_offsets)) == [("1440",)]

@@ -16,7 +16,7 @@ from tests.helpers import Chat, Sessions
 async def test_welcome_names_the_network(member: Chat) -> None:
     text = await member.send("/start")
     assert text.startswith("Willkommen beim Klimabot des Netzwerks „Düsseldorfer Klimapakt“!")
-    assert "/treffen – die nächsten Netzwerktreffen" in text
+    assert "/treffen [vergangen] – die nächsten Netzwerktreffen" in text
 
 
 async def test_help_lists_only_what_a_member_may_use(member: Chat) -> None:
@@ -42,7 +42,7 @@ async def test_help_in_english(member: Chat) -> None:
 async def test_german_help_shows_the_german_names(member: Chat) -> None:
     text = await member.send("/hilfe")
     for entry in (
-        "/treffen – die nächsten Netzwerktreffen",
+        "/treffen [vergangen] – die nächsten Netzwerktreffen",
         "/termin NR – ",
         "/teilnehmen NR ja|nein|vielleicht – ",
         "/kalender [NR|neu] – ",
@@ -65,7 +65,7 @@ async def test_german_help_shows_the_german_names(member: Chat) -> None:
 async def test_english_help_shows_the_english_names(member: Chat) -> None:
     await member.send("/sprache en")
     text = await member.send("/help")
-    assert "/meetings – upcoming network meetings" in text
+    assert "/meetings [past] – upcoming network meetings" in text
     assert "/subscribe [announcements|reminders|tips] – " in text
     assert "/treffen" not in text
     assert "/tipps" not in text

@@ -113,7 +113,7 @@ async def test_every_command_in_a_private_chat(bot: BotProcess, peer: TelegramPe
         "Willkommen beim Klimabot des Netzwerks „Düsseldorfer Klimapakt“!"
     )
     help_text = (await ask(peer, anna, "/help")).text
-    assert "/treffen – die nächsten Netzwerktreffen" in help_text
+    assert "/treffen [vergangen] – die nächsten Netzwerktreffen" in help_text
     assert "/einladen" not in help_text
 
     meetings = await ask(peer, anna, "/meetings")
