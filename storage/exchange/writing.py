@@ -13,7 +13,7 @@ from storage.attendance import fill_every_place
 from storage.db import READ_ONLY, dialect_name
 from storage.exchange.entries import NetworkData, parse_import
 from storage.exchange.plan import KINDS, ImportPlan, ImportSummary, plan_import, read_stored
-from storage.models import MeetingSeries, Partner, utcnow
+from storage.models import Meeting, MeetingSeries, Partner, utcnow
 from storage.series import sync_series
 
 # Rows per statement, and how often a long import reports its progress.
@@ -63,6 +63,14 @@ async def write_plan(
             await session.execute(update(kind.model), parked)
         for rows in _chunks(changes.updates):
             await session.execute(update(kind.model), rows)
+            if kind.model is Meeting:
+                # Calendar apps take a changed event over only with a higher SEQUENCE.
+                changed = [row["id"] for row in rows]
+                await session.execute(
+                    update(Meeting)
+                    .where(Meeting.id.in_(changed))
+                    .values(sequence=Meeting.sequence + 1)
+                )
             advance(len(rows))
     return plan.summary()
 

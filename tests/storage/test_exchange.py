@@ -833,13 +833,22 @@ tips:
         ids_after = [
             (await session.scalars(select(model.id))).all() for model in (Partner, Meeting, Tip)
         ]
-        moved = (await session.execute(select(Meeting.title, Meeting.starts_at))).one()
+        moved = (
+            await session.execute(select(Meeting.title, Meeting.starts_at, Meeting.sequence))
+        ).one()
         renamed = (await session.execute(select(Tip.title, Partner.name).join(Partner))).one()
     assert ids_after == ids_before
-    assert tuple(moved) == ("2. Netzwerktreffen", dt.datetime(2023, 4, 5, 13, tzinfo=dt.UTC))
+    # Moved: calendar apps see a higher SEQUENCE and take the change over.
+    assert tuple(moved) == (
+        "2. Netzwerktreffen",
+        dt.datetime(2023, 4, 5, 13, tzinfo=dt.UTC),
+        1,
+    )
     assert tuple(renamed) == ("Druckluftleckagen beseitigt", "WEIQIAO Germany GmbH")
     # Without its key the entry is found by its name and keeps the key it has.
     assert not (await import_text(db, after.replace("key: weiqiao, ", ""))).changed
+    async with db() as session:
+        assert await session.scalar(select(Meeting.sequence)) == 1
 
 
 async def test_keys_that_contradict_what_is_stored_are_refused(
