@@ -16,7 +16,7 @@ from bot.core import Attachment, Reply, Request, UserError
 from bot.i18n import N_, _, ngettext
 from bot.markup import blocks, code, lines
 from bot.routing import Context, Router
-from handlers.arguments import parse_id
+from handlers.meeting_cards import stored_meeting
 from storage.calendar import feed_meetings, feed_token, new_feed_token, revised_at
 from storage.meetings import upcoming_meetings
 from storage.models import Meeting, Member
@@ -52,7 +52,7 @@ async def send_calendar(request: Request, ctx: Context) -> Reply:
     if arg.lower() in RESET_WORDS:
         return await _reset_feed(request, ctx)
     if arg:
-        meetings = [await _meeting(ctx, arg)]
+        meetings = [await stored_meeting(ctx, arg)]
     else:
         upcoming = await upcoming_meetings(ctx.session, ctx.now, limit=FILE_LIMIT)
         meetings = [summary.meeting for summary in upcoming.summaries]
@@ -119,17 +119,6 @@ async def _feed_note(ctx: Context) -> Markup | None:
 def feed_address(feed_url: str, token: str) -> str:
     """Return the address of the feed with this token."""
     return f"{feed_url}{token}.ics"
-
-
-async def _meeting(ctx: Context, arg: str) -> Meeting:
-    meeting_id = parse_id(arg, _("The meeting number must be a number, as shown by /meetings."))
-    meeting = await ctx.session.get(Meeting, meeting_id)
-    if meeting is None:
-        raise UserError(
-            _("There is no meeting #{id}. /meetings lists the meetings.").format(id=meeting_id),
-            show_usage=False,
-        )
-    return meeting
 
 
 def member_view(ctx: Context) -> CalendarView:

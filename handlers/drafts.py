@@ -13,12 +13,12 @@ from sqlalchemy import func, select
 
 from bot import i18n
 from bot.core import Button, Reply, UserError
-from bot.i18n import N_, _, format_when, ngettext
+from bot.i18n import N_, _, ngettext
 from bot.markup import blocks, bold, code, italic, lines
 from bot.routing import Context
-from handlers.arguments import parse_id
-from handlers.meeting_cards import meeting_card
+from handlers.meeting_cards import meeting_card, stored_meeting
 from handlers.moments import parse_end, parse_span
+from handlers.notices import change_line
 from storage.dialogs import save_dialog
 from storage.meetings import MeetingSummary, meeting_summary
 from storage.models import Meeting
@@ -49,15 +49,6 @@ FIELD_LABELS = {
     "end": N_("End"),
     "place": N_("Place"),
     "link": N_("Online link"),
-    "agenda": N_("Agenda"),
-}
-# How each changed column is named in a preview of the change.
-COLUMN_LABELS = {
-    "title": N_("Title"),
-    "starts_at": N_("Starts"),
-    "ends_at": N_("Ends"),
-    "location": N_("Place"),
-    "online_url": N_("Online link"),
     "agenda": N_("Agenda"),
 }
 
@@ -94,7 +85,7 @@ async def edit_preview(ctx: Context, meeting: Meeting, field: str, value: str) -
     after = Meeting(**{c: getattr(meeting, c) for c in ("id", *_COLUMNS)} | shown)
     told = len(await attending(ctx.session, meeting.id))
     heading = Markup("{} {}").format(bold(_("Change this meeting?")), code(f"#{meeting.id}"))
-    changed = [_old_new(column, getattr(meeting, column), new) for column, new in shown.items()]
+    changed = [change_line(column, getattr(meeting, column), new) for column, new in shown.items()]
     who = ngettext(
         "{count} member who answered yes or maybe will be told.",
         "{count} members who answered yes or maybe will be told.",
@@ -115,16 +106,6 @@ async def edit_preview(ctx: Context, meeting: Meeting, field: str, value: str) -
 def _preview(parts: list[Markup | str], notes: list[str], token: str) -> Reply:
     buttons = (Button(_("💾 Save"), "meeting_save", token), Button(_("✖ Cancel"), "cancel"))
     return Reply(blocks([*parts, *(italic(note) for note in notes)]), (buttons,))
-
-
-def _old_new(column: str, old: Value, new: Value) -> Markup:
-    def shown(value: Value) -> str:
-        if value is None or value == "":
-            return "–"
-        return format_when(value) if isinstance(value, dt.datetime) else value
-
-    label = _(COLUMN_LABELS[column])
-    return Markup("{}: <s>{}</s> → {}").format(label, shown(old), bold(shown(new)))
 
 
 async def member_view(ctx: Context, meeting: Meeting) -> Markup:
@@ -267,13 +248,7 @@ def read_change(
 
 async def changeable(ctx: Context, number: str) -> Meeting:
     """Return the meeting a number names, if it can still be changed."""
-    meeting_id = parse_id(number, _("Give the meeting's number, as shown by /meetings."))
-    meeting = await ctx.session.get(Meeting, meeting_id)
-    if meeting is None:
-        raise UserError(
-            _("There is no meeting #{id}. /meetings lists the meetings.").format(id=meeting_id),
-            show_usage=False,
-        )
+    meeting = await stored_meeting(ctx, number)
     if meeting.cancelled_at is not None:
         raise UserError(_("This meeting is cancelled already."), show_usage=False)
     return meeting

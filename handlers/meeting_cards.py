@@ -17,14 +17,22 @@ from storage.models import Answer, Meeting
 
 async def find_meeting(ctx: Context, arg: str) -> MeetingSummary:
     """Return the meeting a command names, with the asking member's answer; else UserError."""
+    meeting = await stored_meeting(ctx, arg)
+    summary = await meeting_summary(ctx.session, meeting.id, ctx.member.id)
+    assert summary is not None
+    return summary
+
+
+async def stored_meeting(ctx: Context, arg: str) -> Meeting:
+    """Return the meeting a command names by its number; else UserError."""
     meeting_id = parse_id(arg, _("The meeting number must be a number, as shown by /meetings."))
-    summary = await meeting_summary(ctx.session, meeting_id, ctx.member.id)
-    if summary is None:
+    meeting = await ctx.session.get(Meeting, meeting_id)
+    if meeting is None:
         raise UserError(
             _("There is no meeting #{id}. /meetings lists the meetings.").format(id=meeting_id),
             show_usage=False,
         )
-    return summary
+    return meeting
 
 
 def is_open(meeting: Meeting, now: dt.datetime) -> bool:

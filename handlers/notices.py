@@ -24,6 +24,8 @@ FIELD_NAMES = {
     "agenda": N_("Agenda"),
 }
 MOMENTS = {"starts_at", "ends_at"}
+# A field's value as a change shows it.
+Shown = str | dt.datetime | None
 
 
 async def notice_message(session: AsyncSession, notice_id: int, member_id: int) -> Reply:
@@ -51,13 +53,23 @@ async def notice_message(session: AsyncSession, notice_id: int, member_id: int) 
 
 
 def _change(field: str, change: Change) -> Markup:
-    old, new = (_shown(field, value) for value in change)
-    return Markup("{}: <s>{}</s> → {}").format(_(FIELD_NAMES.get(field, field)), old, bold(new))
+    old, new = (
+        dt.datetime.fromisoformat(value) if value and field in MOMENTS else value
+        for value in change
+    )
+    return change_line(field, old, new)
 
 
-def _shown(field: str, value: str | None) -> str:
-    if value is None or value == "":
-        return "–"
-    if field in MOMENTS:
-        return format_when(dt.datetime.fromisoformat(value))
-    return value
+def change_line(
+    field: str, old: str | dt.datetime | None, new: str | dt.datetime | None
+) -> Markup:
+    """Return one changed field as a line: its name, the old value struck through, the new."""
+
+    def shown(value: Shown) -> str:
+        if value is None or value == "":
+            return "–"
+        return format_when(value) if isinstance(value, dt.datetime) else value
+
+    return Markup("{}: <s>{}</s> → {}").format(
+        _(FIELD_NAMES.get(field, field)), shown(old), bold(shown(new))
+    )
