@@ -42,17 +42,24 @@ class ReminderPlanner:
         self.horizon = horizon
         self.clock = clock
         self._stopping = asyncio.Event()
+        # Every reminder due until then has been looked at by a round of this planner. The
+        # first round looks at everything (what fell due while the bot was down); later ones
+        # look again only at what may still be sent, the catch-up window.
+        self._looked_until: dt.datetime | None = None
 
     async def plan_once(self) -> Planned:
         """Queue what is due soon, in one unit of work; looking alone takes no write lock."""
         now = self.clock()
+        since = self._looked_until
         try:
             async with self.readers() as session:
-                planned = await plan_reminders(session, now, self.horizon, self.rules)
+                planned = await plan_reminders(session, now, self.horizon, self.rules, since=since)
+                await session.commit()  # nothing for readers; kept when no readers were given
         except WriteNeeded:
             async with self.sessions() as session:
-                planned = await plan_reminders(session, now, self.horizon, self.rules)
+                planned = await plan_reminders(session, now, self.horizon, self.rules, since=since)
                 await session.commit()
+        self._looked_until = now - self.rules.catch_up
         if planned.expired:
             logger.warning("%d reminders were missed for good (too late to send)", planned.expired)
         return planned
