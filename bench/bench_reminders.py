@@ -159,6 +159,12 @@ async def lateness(args: argparse.Namespace) -> bool:
     due_at = due.timestamp()
     late = [at - due_at for at in arrived]
     beyond = [at - (due_at + k / CAP) for k, at in enumerate(arrived)]
+    # As Telegram counts, the k-th could not arrive before a second after the (k-30)-th did.
+    window = int(CAP)
+    unexplained = [
+        at - max(due_at + k / CAP, arrived[k - window] + 1.0 if k >= window else 0.0)
+        for k, at in enumerate(arrived)
+    ]
     span = arrived[-1] - arrived[0]
     print(f"\nlateness: {len(arrived)} reminders due at once; others {others:.2f} cores")
     print(f"  started in {ready:.1f} s; due {args.lead:.0f} s after the start")
@@ -172,6 +178,11 @@ async def lateness(args: argparse.Namespace) -> bool:
         f" p99 {p99:.2f} s, max {max(beyond):.2f} s (target p99 <= {LATE_P99:.0f} s):"
         f" {'PASS' if p99 <= LATE_P99 else 'FAIL'}"
     )
+    print(
+        f"  beyond the cap counted from the arrivals (arrival - max(due + k/30 s, arrival of"
+        f" the (k-30)-th + 1 s)): p50 {percentile(unexplained, 50) * 1000:.0f} ms,"
+        f" p99 {percentile(unexplained, 99) * 1000:.0f} ms"
+    )
     once = len(arrived) == args.reminders
     print(f"  every member once: {'PASS' if once else 'FAIL'}")
     return p99 <= LATE_P99 and once
@@ -183,7 +194,7 @@ def arrivals(peer: TelegramPeer) -> list[float]:
         for call in peer.calls
         if call.method.lower() == "sendmessage"
         and call.status == 200
-        and str(call.params.get("text", "")).startswith(REMINDER)
+        and REMINDER in str(call.params.get("text", ""))
     ]
 
 

@@ -106,6 +106,8 @@ class DeliveryWorker:
         self.clock = clock
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}"
         self._stopping = asyncio.Event()
+        # Seconds until the next row of a platform falls due, as the last look found it.
+        self._due_in: dict[Platform, float] = {}
 
     async def run(self) -> None:
         """Send until stopped; what is in flight when ``stop`` is called still finishes."""
@@ -150,6 +152,9 @@ class DeliveryWorker:
                     wait = 0.0
                 elif pause := await self._pause_left(platform):
                     wait = pause
+                else:
+                    # A row queued ahead (a reminder) goes at its due time, not up to a look later.
+                    wait = min(wait, self._due_in.get(platform, wait))
                 if touched and (not running or loop.time() - shown >= 1.0):
                     await self._show_progress(touched)
                     touched, shown = set(), loop.time()
@@ -170,6 +175,9 @@ class DeliveryWorker:
         async with self.readers() as session:
             paused = await paused_until(session, platform)
             due = await next_due(session, platform)
+        self._due_in.pop(platform, None)
+        if due is not None and due > now:
+            self._due_in[platform] = (due - now).total_seconds()
         if (paused is not None and paused > now) or due is None or due > now:
             return []
         async with self.sessions() as session:
