@@ -268,6 +268,8 @@ async def startup(args: argparse.Namespace) -> bool:
             await new_database(database)
             now = dt.datetime.now(dt.UTC)
             backlog(database, args, now)
+            for number in range(1, args.members + 1):
+                peer.started(peer.user(FIRST_MEMBER + number, f"Mitglied {number}"))
             # One more member whose reminder for a meeting in 2 h 5 s is due 5 s from now; the
             # catch-up may find earlier ones.
             store_members(database, 1, now - dt.timedelta(days=1))
@@ -289,6 +291,9 @@ async def startup(args: argparse.Namespace) -> bool:
         finally:
             await bot.stop()
             await peer.stop()
+        for line in bot.log:
+            if " WARNING " in line or " ERROR " in line:
+                print(f"  log: {line[:300]}")
         print(f"\nstartup with {args.meetings:,} meetings x {args.members:,} members:")
         print(f"  ready line after {ready:.1f} s; first reminder at the peer after {first:.1f} s")
         print(f"  rows afterwards: {states(database)}")
