@@ -46,6 +46,7 @@ class Planned:
 
     queued: int = 0
     expired: int = 0
+    more: bool = False  # it stopped at its limit: another round has more to do
 
 
 def reminder_due(start: dt.datetime, minutes: int, timezone: ZoneInfo) -> dt.datetime:
@@ -73,11 +74,15 @@ async def plan_reminders(
     rules: ReminderRules,
     *,
     since: dt.datetime | None = None,
+    missed: bool | None = None,
+    limit: int | None = None,
 ) -> Planned:
     """Queue the reminders due before ``now + horizon``; record those missed for good.
 
     With ``since``, only reminders due after it are looked at: a planner that looked at
     everything due until then in an earlier round needs no second look at those.
+    ``missed`` False plans only what may still be sent, True only what is too late. With
+    ``limit``, a round stops adding rows past about that many and says there is more.
     """
     longest = max([*rules.offsets, 60 * 24 * 60])
     meetings = (
@@ -111,6 +116,7 @@ async def plan_reminders(
         for offset in by_offset
         if (due := reminder_due(meeting.starts_at, offset, rules.timezone)) <= now + horizon
         and (since is None or due > since)
+        and missed in (None, _too_late(due, meeting.starts_at, now, rules))
         # Only what could have been sent: the meeting existed.
         and due >= meeting.created_at
     ]
@@ -129,12 +135,20 @@ async def plan_reminders(
         )
     )
     declined = {(meeting_id, member_id) for meeting_id, member_id in answers}
-    known = await _known(session, ids, {offset for _meeting, offset, _due in pairs})
+    # Limited rounds read what is known one meeting and offset at a time, as they go.
+    offsets = {offset for _meeting, offset, _due in pairs}
+    known = {} if limit is not None else await _known(session, ids, offsets)
 
     new: list[dict[str, object]] = []
     expired = 0
+    more = False
     for meeting, offset, due in pairs:
-        late = due < now - rules.catch_up or meeting.starts_at <= now
+        if limit is not None:
+            if len(new) >= limit:
+                more = True
+                break
+            known = await _known(session, [meeting.id], {offset})
+        late = _too_late(due, meeting.starts_at, now, rules)
         earlier = known.get((meeting.id, offset), {})
         added = len(new)
         for member_id in by_offset[offset]:
@@ -176,7 +190,14 @@ async def plan_reminders(
     if new:
         # Core, not the ORM: a first start may record a million missed reminders at once.
         await session.execute(insert(cast(Table, Delivery.__table__)), new)
-    return Planned(len(new) - expired, expired)
+    return Planned(len(new) - expired, expired, more=more)
+
+
+def _too_late(
+    due: dt.datetime, start: dt.datetime, now: dt.datetime, rules: ReminderRules
+) -> bool:
+    """Tell whether a reminder can no longer be sent: beyond the catch-up, or the meeting began."""
+    return due < now - rules.catch_up or start <= now
 
 
 def _offsets(text: str | None, default: tuple[int, ...]) -> tuple[int, ...]:
