@@ -51,6 +51,8 @@ class ReminderPlanner:
         # first round looks at everything (what fell due while the bot was down); later ones
         # look again only at what may still be sent, the catch-up window.
         self._looked_until: dt.datetime | None = None
+        # Where recording the reminders missed while the bot was down goes on, if unfinished.
+        self._missed_from: tuple[dt.datetime, int, int] | None = None
 
     async def plan_once(self) -> Planned:
         """Queue what is due soon; looking alone takes no write lock.
@@ -63,8 +65,11 @@ class ReminderPlanner:
         since = self._looked_until
         if since is None:
             sendable = await self._plan(now, since, missed=False)
-            late = await self._plan(now, since, missed=True, limit=MISSED_PER_ROUND)
-            planned = Planned(sendable.queued, late.expired, more=late.more)
+            late = await self._plan(
+                now, since, missed=True, limit=MISSED_PER_ROUND, resume=self._missed_from
+            )
+            self._missed_from = late.resume
+            planned = Planned(sendable.queued, late.expired, resume=late.resume)
         else:
             planned = await self._plan(now, since, missed=None)
         if not planned.more:
@@ -80,18 +85,33 @@ class ReminderPlanner:
         *,
         missed: bool | None,
         limit: int | None = None,
+        resume: tuple[dt.datetime, int, int] | None = None,
     ) -> Planned:
         """Plan in one unit of work, which takes the write lock only when it writes."""
         try:
             async with self.readers() as session:
                 planned = await plan_reminders(
-                    session, now, self.horizon, self.rules, since=since, missed=missed, limit=limit
+                    session,
+                    now,
+                    self.horizon,
+                    self.rules,
+                    since=since,
+                    missed=missed,
+                    limit=limit,
+                    resume=resume,
                 )
                 await session.commit()  # nothing for readers; kept when no readers were given
         except WriteNeeded:
             async with self.sessions() as session:
                 planned = await plan_reminders(
-                    session, now, self.horizon, self.rules, since=since, missed=missed, limit=limit
+                    session,
+                    now,
+                    self.horizon,
+                    self.rules,
+                    since=since,
+                    missed=missed,
+                    limit=limit,
+                    resume=resume,
                 )
                 await session.commit()
         return planned

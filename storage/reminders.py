@@ -46,7 +46,13 @@ class Planned:
 
     queued: int = 0
     expired: int = 0
-    more: bool = False  # it stopped at its limit: another round has more to do
+    # Where a round stopped at its limit (due, meeting, offset): the next one goes on there.
+    resume: tuple[dt.datetime, int, int] | None = None
+
+    @property
+    def more(self) -> bool:
+        """Tell whether the round stopped at its limit, leaving more to do."""
+        return self.resume is not None
 
 
 def reminder_due(start: dt.datetime, minutes: int, timezone: ZoneInfo) -> dt.datetime:
@@ -76,13 +82,15 @@ async def plan_reminders(
     since: dt.datetime | None = None,
     missed: bool | None = None,
     limit: int | None = None,
+    resume: tuple[dt.datetime, int, int] | None = None,
 ) -> Planned:
     """Queue the reminders due before ``now + horizon``; record those missed for good.
 
     With ``since``, only reminders due after it are looked at: a planner that looked at
     everything due until then in an earlier round needs no second look at those.
     ``missed`` False plans only what may still be sent, True only what is too late. With
-    ``limit``, a round stops adding rows past about that many and says there is more.
+    ``limit``, a round stops adding rows past about that many and says where (``resume``), in
+    the order of the due times; given that, a round goes on from there.
     """
     longest = max([*rules.offsets, 60 * 24 * 60])
     meetings = (
@@ -141,11 +149,15 @@ async def plan_reminders(
 
     new: list[dict[str, object]] = []
     expired = 0
-    more = False
+    stopped = None
+    if limit is not None:
+        pairs.sort(key=lambda pair: (pair[2], pair[0].id, pair[1]))
     for meeting, offset, due in pairs:
         if limit is not None:
+            if resume is not None and (due, meeting.id, offset) < resume:
+                continue  # done by an earlier round
             if len(new) >= limit:
-                more = True
+                stopped = (due, meeting.id, offset)
                 break
             known = await _known(session, [meeting.id], {offset})
         late = _too_late(due, meeting.starts_at, now, rules)
@@ -190,7 +202,7 @@ async def plan_reminders(
     if new:
         # Core, not the ORM: a first start may record a million missed reminders at once.
         await session.execute(insert(cast(Table, Delivery.__table__)), new)
-    return Planned(len(new) - expired, expired, more=more)
+    return Planned(len(new) - expired, expired, resume=stopped)
 
 
 def _too_late(
