@@ -71,8 +71,8 @@ class Pace:
 
     in_flight: int = 16
     # Matrix has no pacer that lets replies go first: pushes in flight wait at the homeserver
-    # ahead of the members' replies, and more than a few send no faster.
-    matrix_in_flight: int = 4
+    # ahead of the members' replies, and more than two send no faster.
+    matrix_in_flight: int = 2
     lease: dt.timedelta = dt.timedelta(seconds=60)
     idle: float = 0.5  # seconds between looks for new rows when there were none
     max_attempts: int = 5
