@@ -125,3 +125,59 @@ class ChildProcess:
         if process.returncode != 0:
             tail = "\n".join(self.log[-20:])
             print(f"{self.kind} exited with status {process.returncode}:\n{tail}", flush=True)
+
+
+def _ticks(values: list[str]) -> float:
+    return sum(int(value) for value in values) / os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu(pid: int) -> float:
+    """Return the CPU seconds process ``pid`` used so far (Linux; 0 when unknown)."""
+    try:
+        # utime and stime, fields 14 and 15; the name in parentheses may hold spaces.
+        stat = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        return _ticks(stat[11:13])
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+class CpuMeter:
+    """The cores that processes other than ours kept busy between ``start`` and ``others``."""
+
+    def __init__(self) -> None:
+        self.pids: set[int] = set()
+        self._before: tuple[float, float, dict[int, float]] | None = None
+
+    @staticmethod
+    def _machine() -> float:
+        try:
+            ticks = Path("/proc/stat").read_text().split()[1:9]
+        except OSError:
+            return math.nan
+        # user nice system idle iowait irq softirq steal: all but idle and iowait is busy.
+        return _ticks(ticks) - _ticks(ticks[3:5])
+
+    def start(self, *pids: int) -> None:
+        """Begin measuring; ``pids`` (and this process) are ours."""
+        self.pids = {os.getpid(), *pids}
+        self._before = (
+            time.monotonic(),
+            self._machine(),
+            {pid: process_cpu(pid) for pid in self.pids},
+        )
+
+    def others(self) -> float:
+        """Return the cores everyone else kept busy since ``start``, on average."""
+        if self._before is None:
+            return math.nan
+        started, machine, ours = self._before
+        wall = time.monotonic() - started
+        own = sum(process_cpu(pid) - ours[pid] for pid in self.pids)
+        return max(0.0, (self._machine() - machine - own) / wall) if wall > 0 else math.nan
+
+    def cores(self, pid: int) -> float:
+        """Return the cores process ``pid`` kept busy since ``start``."""
+        if self._before is None or pid not in self._before[2]:
+            return math.nan
+        wall = time.monotonic() - self._before[0]
+        return (process_cpu(pid) - self._before[2][pid]) / wall if wall > 0 else math.nan

@@ -70,6 +70,9 @@ class Pace:
     """How the worker takes rows: how many at once, how long it holds them, how it retries."""
 
     in_flight: int = 16
+    # Matrix has no pacer that lets replies go first: pushes in flight wait at the homeserver
+    # ahead of the members' replies, and more than two send no faster.
+    matrix_in_flight: int = 2
     lease: dt.timedelta = dt.timedelta(seconds=60)
     idle: float = 0.5  # seconds between looks for new rows when there were none
     max_attempts: int = 5
@@ -77,6 +80,10 @@ class Pace:
     # A process that just started cannot know what an earlier one sent in its last second:
     # it waits that second out, so that the two together keep the per-second limit.
     warmup: float = 1.1
+
+    def sends_at_once(self, platform: Platform) -> int:
+        """Return how many sends to keep in flight on a platform."""
+        return self.matrix_in_flight if platform is Platform.MATRIX else self.in_flight
 
 
 class DeliveryWorker:
@@ -106,6 +113,8 @@ class DeliveryWorker:
         self.clock = clock
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}"
         self._stopping = asyncio.Event()
+        # Seconds until the next row of a platform falls due, as the last look found it.
+        self._due_in: dict[Platform, float] = {}
 
     async def run(self) -> None:
         """Send until stopped; what is in flight when ``stop`` is called still finishes."""
@@ -131,7 +140,7 @@ class DeliveryWorker:
         self._stopping.set()
 
     async def _serve(self, platform: Platform) -> None:
-        """Keep up to ``in_flight`` sends going, so the round trip never caps the rate."""
+        """Keep enough sends going that the round trip never caps the rate."""
         running: set[asyncio.Task[int | None]] = set()
         touched: set[int] = set()
         shown = 0.0
@@ -139,7 +148,7 @@ class DeliveryWorker:
         while not self._stopping.is_set():
             wait = self.pace.idle
             try:
-                free = self.pace.in_flight - len(running)
+                free = self.pace.sends_at_once(platform) - len(running)
                 batch = await self._claim(platform, free) if free > 0 else []
                 running |= {asyncio.create_task(self._deliver(row)) for row in batch}
                 if running:
@@ -150,6 +159,9 @@ class DeliveryWorker:
                     wait = 0.0
                 elif pause := await self._pause_left(platform):
                     wait = pause
+                else:
+                    # A row queued ahead (a reminder) goes at its due time, not up to a look later.
+                    wait = min(wait, self._due_in.get(platform, wait))
                 if touched and (not running or loop.time() - shown >= 1.0):
                     await self._show_progress(touched)
                     touched, shown = set(), loop.time()
@@ -170,6 +182,9 @@ class DeliveryWorker:
         async with self.readers() as session:
             paused = await paused_until(session, platform)
             due = await next_due(session, platform)
+        self._due_in.pop(platform, None)
+        if due is not None and due > now:
+            self._due_in[platform] = (due - now).total_seconds()
         if (paused is not None and paused > now) or due is None or due > now:
             return []
         async with self.sessions() as session:

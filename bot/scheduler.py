@@ -16,6 +16,11 @@ from storage.reminders import Planned, ReminderRules, plan_reminders
 
 logger = logging.getLogger(__name__)
 
+# Reminders missed while the bot was down are recorded at most about this many a round, so
+# that no round holds the write lock for long (a first start may find a million).
+MISSED_PER_ROUND = 50_000
+BETWEEN_PARTS = 0.5  # seconds
+
 
 class ReminderPlanner:
     """Every few seconds, queue the reminders due within the horizon (and, at start, the missed).
@@ -42,30 +47,86 @@ class ReminderPlanner:
         self.horizon = horizon
         self.clock = clock
         self._stopping = asyncio.Event()
+        # Every reminder due until then has been looked at by a round of this planner. The
+        # first round looks at everything (what fell due while the bot was down); later ones
+        # look again only at what may still be sent, the catch-up window.
+        self._looked_until: dt.datetime | None = None
+        # Where recording the reminders missed while the bot was down goes on, if unfinished.
+        self._missed_from: tuple[dt.datetime, int, int] | None = None
 
     async def plan_once(self) -> Planned:
-        """Queue what is due soon, in one unit of work; looking alone takes no write lock."""
+        """Queue what is due soon; looking alone takes no write lock.
+
+        The first round after a start queues what may still be sent in one unit of work, and
+        only then records what was missed while the bot was down (possibly a great many), so
+        the catch-up reminders are not held up by that.
+        """
         now = self.clock()
-        try:
-            async with self.readers() as session:
-                planned = await plan_reminders(session, now, self.horizon, self.rules)
-        except WriteNeeded:
-            async with self.sessions() as session:
-                planned = await plan_reminders(session, now, self.horizon, self.rules)
-                await session.commit()
+        since = self._looked_until
+        if since is None:
+            sendable = await self._plan(now, since, missed=False)
+            late = await self._plan(
+                now, since, missed=True, limit=MISSED_PER_ROUND, resume=self._missed_from
+            )
+            self._missed_from = late.resume
+            planned = Planned(sendable.queued, late.expired, resume=late.resume)
+        else:
+            planned = await self._plan(now, since, missed=None)
+        if not planned.more:
+            self._looked_until = now - self.rules.catch_up
         if planned.expired:
             logger.warning("%d reminders were missed for good (too late to send)", planned.expired)
+        return planned
+
+    async def _plan(
+        self,
+        now: dt.datetime,
+        since: dt.datetime | None,
+        *,
+        missed: bool | None,
+        limit: int | None = None,
+        resume: tuple[dt.datetime, int, int] | None = None,
+    ) -> Planned:
+        """Plan in one unit of work, which takes the write lock only when it writes."""
+        try:
+            async with self.readers() as session:
+                planned = await plan_reminders(
+                    session,
+                    now,
+                    self.horizon,
+                    self.rules,
+                    since=since,
+                    missed=missed,
+                    limit=limit,
+                    resume=resume,
+                )
+                await session.commit()  # nothing for readers; kept when no readers were given
+        except WriteNeeded:
+            async with self.sessions() as session:
+                planned = await plan_reminders(
+                    session,
+                    now,
+                    self.horizon,
+                    self.rules,
+                    since=since,
+                    missed=missed,
+                    limit=limit,
+                    resume=resume,
+                )
+                await session.commit()
         return planned
 
     async def run(self) -> None:
         """Plan until stopped; one failing round is logged and the next one tries again."""
         while not self._stopping.is_set():
+            wait = self.every
             try:
-                await self.plan_once()
+                if (await self.plan_once()).more:
+                    wait = BETWEEN_PARTS  # the rest of the backlog, once others had the lock
             except Exception:
                 logger.exception("planning reminders failed")
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self.every)
+                await asyncio.wait_for(self._stopping.wait(), wait)
 
     def stop(self) -> None:
         """End after the round in hand."""

@@ -475,6 +475,13 @@ class MatrixTransport:
         assert self.client.state_store is not None
         return self.client.state_store
 
+    async def _left_alone(self, room_id: RoomID) -> bool:
+        """Tell whether everyone else left the room, as far as the synced state knows."""
+        assert self.client is not None
+        members = await self._state_store().get_members(room_id)
+        # No members known at all means no state yet, not an empty room: send and see.
+        return bool(members) and all(member == self.client.mxid for member in members)
+
     async def _is_group(self, room_id: RoomID) -> bool:
         members = await self._state_store().get_members(room_id)
         return len(members) > 2
@@ -498,6 +505,9 @@ class MatrixTransport:
 
         The key becomes the transaction id: sent again, the homeserver shows it once.
         """
+        room_id = RoomID(recipient.chat_id)
+        if await self._left_alone(room_id):
+            raise Unreachable(f"nobody but the bot is in {room_id} any more")
         try:
             event_id = await self._deliver(
                 RoomID(recipient.chat_id), reply, f"push-{key}", MessageType.TEXT

@@ -251,3 +251,39 @@ async def test_stop_lets_the_sends_in_flight_finish(
         DeliveryState.PENDING,
         DeliveryState.PENDING,
     ]
+
+
+async def test_matrix_keeps_few_pushes_in_flight_so_replies_do_not_queue_behind_many(
+    dispatcher: Dispatcher, coordinator: Chat, sessions: Sessions
+) -> None:
+    for number in range(12):
+        member = Chat(dispatcher, f"@mitglied{number}:example.org", platform=Platform.MATRIX)
+        await member.send("/subscribe")
+    await coordinator.send("/announce Netzwerktreffen am 29. März")
+    await coordinator.press("Senden")
+    matrix, clock = Platform_(Platform.MATRIX), Clock()
+    going, most = 0, 0
+    original = matrix.send
+    everyone = asyncio.Event()
+
+    async def send(recipient: Recipient, reply: Reply, *, key: str) -> MessageRef:
+        nonlocal going, most
+        going += 1
+        most = max(most, going)
+        await asyncio.sleep(0.01)  # the homeserver at work
+        going -= 1
+        sent = await original(recipient, reply, key=key)
+        if len(matrix.sent) == 12:
+            everyone.set()
+        return sent
+
+    matrix.send = send  # type: ignore[method-assign]
+    worker = worker_for(dispatcher, sessions, matrix, clock)
+    worker.pace = Pace(in_flight=16, idle=0.01, warmup=0.0)
+    task = asyncio.create_task(worker.run())
+    await asyncio.wait_for(everyone.wait(), 10)
+    worker.stop()
+    await task  # the last sends are recorded before it returns
+    assert len(matrix.sent) == 12
+    assert set((await states(sessions)).values()) == {DeliveryState.DELIVERED}
+    assert most == 2  # Pace().matrix_in_flight, although in_flight allows 16

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from mautrix.types import RoomID
 
 from tests.bot.transports.test_matrix import direct_chat, matrix_bot
 from tests.bot_process import BotProcess
@@ -41,22 +43,44 @@ async def bot(
     assert code == 0
 
 
-async def test_members_in_encrypted_and_plain_rooms_get_one_notifying_copy(
+MEMBERS = 30
+LEAVERS = {3, 10, 17, 24}  # subscribed, then left their chat with the bot
+SET_UP_AT_ONCE = 8
+
+
+async def subscribed_member(
+    make_matrix_member: MakeMember, bot_user: str, name: str, *, encrypted: bool
+) -> tuple[MatrixMember, RoomID]:
+    """A member with a direct chat with the bot (greeted), subscribed to announcements."""
+    member = await make_matrix_member(name)
+    room = await direct_chat(member, bot_user, encrypted=encrypted)
+    await member.next_message(room, sender=bot_user, within=30)  # the greeting
+    await member.send_text(room, "!subscribe")
+    answer = await member.next_message(room, sender=bot_user, within=30)
+    assert answer.encrypted is encrypted
+    return member, room
+
+
+async def test_thirty_members_in_encrypted_and_plain_rooms_get_one_notifying_copy(
     bot: BotProcess,
     account: MatrixAccount,
     coordinator: MatrixMember,
     make_matrix_member: MakeMember,
 ) -> None:
-    rooms = {}
-    members = [(f"member{n}", n % 2 == 0) for n in range(6)]  # encrypted and plain rooms
-    for name, encrypted in members:
-        member = await make_matrix_member(name)
-        room = await direct_chat(member, account.user_id, encrypted=encrypted)
-        await member.next_message(room, sender=account.user_id, within=20)  # the greeting
-        await member.send_text(room, "!subscribe")
-        await member.next_message(room, sender=account.user_id, within=20)
-        rooms[name] = (member, room, encrypted)
+    limit = asyncio.Semaphore(SET_UP_AT_ONCE)
 
+    async def one(number: int) -> tuple[MatrixMember, RoomID]:
+        async with limit:
+            return await subscribed_member(
+                make_matrix_member, account.user_id, f"member{number}", encrypted=number % 2 == 0
+            )
+
+    members = await asyncio.gather(*(one(n) for n in range(MEMBERS)))
+    for number in LEAVERS:
+        member, room = members[number]
+        await member.client.leave_room(room)
+
+    # The coordinator writes after everyone left: the bot has seen the leaving by then.
     own = await direct_chat(coordinator, account.user_id)
     await coordinator.next_message(own, sender=account.user_id, within=20)
     await coordinator.send_text(own, "!announce Netzwerktreffen am <b>29. März</b>")
@@ -65,26 +89,34 @@ async def test_members_in_encrypted_and_plain_rooms_get_one_notifying_copy(
     assert preview.content["org.klimabot.buttons"]["📣"] == "announce_send:1"
     await coordinator.react(own, preview.event_id, "📣")
 
-    for member, room, encrypted in rooms.values():
+    # The coordinator's progress message is replaced by the report, once all is done.
+    edit = await coordinator.next_message(own, sender=account.user_id, within=60)
+    while "Zustellbericht" not in edit.body:
+        edit = await coordinator.next_message(own, sender=account.user_id, within=60)
+    reachable = MEMBERS - len(LEAVERS)
+    assert edit.content["m.new_content"]["body"] == (
+        "Mitteilung gesendet: Zustellbericht\n"
+        f"Matrix: zugestellt {reachable}, nicht erreichbar {len(LEAVERS)}"
+    )
+
+    expected = f"{HEADING}\n\nNetzwerktreffen am 29. März"
+    for number, (member, room) in enumerate(members):
+        if number in LEAVERS:
+            continue
         pushed = await member.next_message(room, sender=account.user_id, within=30)
-        assert pushed.body == f"{HEADING}\n\nNetzwerktreffen am 29. März"
+        assert pushed.body == expected
         assert pushed.formatted_body is not None
         assert "<b>29. März</b>" in pushed.formatted_body
         assert pushed.msgtype == "m.text"  # clients notify for it, unlike a reply's m.notice
-        assert pushed.encrypted is encrypted
+        assert pushed.encrypted is (number % 2 == 0)
+        # Exactly one copy, as the homeserver stores the room (/messages).
         history = await member.history(room, sender=account.user_id)
-        assert [m.body for m in history].count(pushed.body) == 1
+        assert [m.body for m in history].count(expected) == 1
 
-    def reported() -> bool:
-        rows = bot.rows("SELECT finished_at FROM announcements WHERE id = 1")
-        return rows[0][0] is not None
-
-    # The coordinator's progress message is replaced by the report.
-    edit = await coordinator.next_message(own, sender=account.user_id, within=30)
-    while "Zustellbericht" not in edit.body:
-        edit = await coordinator.next_message(own, sender=account.user_id, within=30)
-    assert edit.content["m.new_content"]["body"] == (
-        "Mitteilung gesendet: Zustellbericht\nMatrix: zugestellt 6"
-    )
-    assert reported()
-    assert bot.rows("SELECT state, count(*) FROM deliveries GROUP BY state") == [("delivered", 6)]
+    assert bot.rows("SELECT state, count(*) FROM deliveries GROUP BY state ORDER BY state") == [
+        ("delivered", reachable),
+        ("unreachable", len(LEAVERS)),
+    ]
+    # Whoever left is not written to again until they write to the bot.
+    gone = bot.rows("SELECT count(*) FROM identities WHERE unreachable_since IS NOT NULL")
+    assert gone == [(len(LEAVERS),)]

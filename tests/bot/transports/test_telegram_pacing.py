@@ -8,6 +8,7 @@ import asyncio
 import datetime as dt
 import itertools
 import os
+import random
 import selectors
 import subprocess
 import sys
@@ -163,6 +164,43 @@ def test_no_second_sees_more_arrive_than_the_limit_however_slow_the_answers() ->
     # the 31st goes only a second after the first was answered, and so on.
     assert times[:30] == pytest.approx([n * OVERALL for n in range(30)])
     assert times[30:] == pytest.approx([1.5 + n * OVERALL for n in range(10)])
+
+
+class JitteryTelegram:
+    """Requests that travel a random time there and back, fixed by the seed; notes arrivals."""
+
+    def __init__(self, seed: int) -> None:
+        self.random = random.Random(seed)
+        self.arrived: list[float] = []
+
+    async def __call__(self, chat_id: Any) -> dict[str, Any]:
+        there, back = self.random.uniform(0.0, 0.3), self.random.uniform(0.0, 0.3)
+        await asyncio.sleep(there)
+        self.arrived.append(asyncio.get_running_loop().time())
+        await asyncio.sleep(back)
+        return {"ok": True}
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_no_second_sees_more_arrive_than_the_limit_however_the_requests_travel(
+    seed: int,
+) -> None:
+    async def main() -> list[float]:
+        paced, telegram = pacer(), JitteryTelegram(seed)
+        await asyncio.gather(
+            *(
+                paced.process_request(
+                    telegram, (chat,), {}, "sendMessage", {"chat_id": chat}, None
+                )
+                for chat in range(1, 301)
+            )
+        )
+        return telegram.arrived
+
+    arrived = run(main())
+    assert len(arrived) == 300
+    # As Telegram counts: by the time each message arrived, in any one-second window.
+    assert most_in_any_window(arrived, 1.0) <= 30
 
 
 def test_one_persons_flood_never_delays_another_persons_answer() -> None:
