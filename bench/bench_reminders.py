@@ -34,6 +34,7 @@ from common import ChildProcess, CpuMeter, code_version  # noqa: E402
 
 from bot.scheduler import ReminderPlanner  # noqa: E402
 from storage.db import create_reader_engine, open_database, session_factory  # noqa: E402
+from storage.models import new_meeting_uid  # noqa: E402
 from storage.reminders import Planned, ReminderRules, plan_reminders  # noqa: E402
 from tests.telegram_peer import TelegramPeer  # noqa: E402
 
@@ -102,9 +103,12 @@ def store_members(database: Path, count: int, since: dt.datetime) -> None:
 def store_meetings(database: Path, starts: list[dt.datetime], created: dt.datetime) -> None:
     with sqlite3.connect(database) as connection:
         connection.executemany(
-            "INSERT INTO meetings (title, starts_at, location, created_at)"
-            " VALUES (?, ?, 'IHK Düsseldorf', ?)",
-            ((f"Treffen {n}", stamp(start), stamp(created)) for n, start in enumerate(starts)),
+            "INSERT INTO meetings (title, starts_at, location, created_at, uid)"
+            " VALUES (?, ?, 'IHK Düsseldorf', ?, ?)",
+            (
+                (f"Treffen {n}", stamp(start), stamp(created), new_meeting_uid())
+                for n, start in enumerate(starts)
+            ),
         )
 
 

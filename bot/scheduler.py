@@ -1,4 +1,8 @@
-"""The reminder planner: turns meetings, answers and preferences into due outbox rows."""
+"""The reminder planner: turns meetings, answers and preferences into due outbox rows.
+
+Each round also keeps the meetings' own upkeep: the occurrences of recurring meetings that
+came within reach, and guided dialogs that ran out.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +15,10 @@ from collections.abc import Callable
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.db import WriteNeeded
+from storage.dialogs import any_expired_dialogs, drop_expired_dialogs
 from storage.models import utcnow
 from storage.reminders import Planned, ReminderRules, plan_reminders
+from storage.series import extend_series
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +68,7 @@ class ReminderPlanner:
         the catch-up reminders are not held up by that.
         """
         now = self.clock()
+        await self._upkeep(now)
         since = self._looked_until
         if since is None:
             sendable = await self._plan(now, since, missed=False)
@@ -77,6 +84,19 @@ class ReminderPlanner:
         if planned.expired:
             logger.warning("%d reminders were missed for good (too late to send)", planned.expired)
         return planned
+
+    async def _upkeep(self, now: dt.datetime) -> None:
+        """Make the occurrences of series that came within reach; drop dialogs that ran out."""
+        try:
+            async with self.readers() as session:
+                await extend_series(session, now, self.rules.timezone)
+                if await any_expired_dialogs(session, now):
+                    raise WriteNeeded
+        except WriteNeeded:
+            async with self.sessions() as session:
+                await extend_series(session, now, self.rules.timezone)
+                await drop_expired_dialogs(session, now)
+                await session.commit()
 
     async def _plan(
         self,

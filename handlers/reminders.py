@@ -13,6 +13,7 @@ from bot.i18n import N_, _, format_time_left, format_when
 from bot.markup import bold, code, lines
 from bot.routing import Context, Router
 from handlers.meetings import answer_buttons
+from storage.attendance import waiting_place
 from storage.meetings import answer_of
 from storage.members import subscriptions_of
 from storage.models import Answer, Meeting, Topic
@@ -83,6 +84,17 @@ async def reminder_message(
     heading = _("⏰ Reminder: “{title}” begins {left}").format(
         title=meeting.title, left=format_time_left(meeting.starts_at - now)
     )
-    text = lines([bold(heading), format_when(meeting.starts_at, meeting.ends_at), place or None])
+    waiting = await waiting_place(session, meeting_id, member_id)
+    text = lines(
+        [
+            bold(heading),
+            format_when(meeting.starts_at, meeting.ends_at),
+            place or None,
+            # Not declined, but no place yet: the reminder must not read as one.
+            _("You are on the waiting list, place {place}.").format(place=waiting)
+            if waiting is not None
+            else None,
+        ]
+    )
     details = (Button(_("Details #{id}").format(id=meeting.id), "meeting", str(meeting.id)),)
     return Reply(text, (answer_buttons(meeting), details))

@@ -6,7 +6,7 @@ import datetime as dt
 import json
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Dialog
@@ -63,6 +63,11 @@ async def save_dialog(
 async def drop_dialog(session: AsyncSession, member_id: int) -> None:
     """End a member's dialog."""
     await session.execute(delete(Dialog).where(Dialog.member_id == member_id))
+
+
+async def any_expired_dialogs(session: AsyncSession, now: dt.datetime) -> bool:
+    """Tell whether some dialog has run out and can be removed."""
+    return bool(await session.scalar(select(exists().where(Dialog.expires_at <= now))))
 
 
 async def drop_expired_dialogs(session: AsyncSession, now: dt.datetime) -> int:

@@ -10,7 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import scheduler
 from bot.scheduler import ReminderPlanner
-from storage.models import Delivery, DeliveryState
+from storage.dialogs import save_dialog
+from storage.models import Delivery, DeliveryState, Dialog, Meeting, MeetingSeries
 from storage.reminders import Planned
 from tests.storage.test_reminders import RULES, berlin, meeting, member
 
@@ -107,3 +108,36 @@ async def test_a_backlog_of_missed_reminders_is_recorded_in_parts_after_the_send
     assert await planner.plan_once() == Planned()
     states = [state for _member, _offset, state in await reminders(sessions)]
     assert sorted(states) == ["expired"] * 6 + ["pending"] * 3
+
+
+async def test_a_round_makes_the_series_occurrences_and_drops_dialogs_that_ran_out(
+    sessions: async_sessionmaker[AsyncSession], readers: async_sessionmaker[AsyncSession]
+) -> None:
+    now = berlin(2027, 1, 4, 9, 0)
+    async with sessions() as session:
+        anna, ben = await member(session, "1"), await member(session, "2")
+        await save_dialog(session, anna.id, "newmeeting", "title", {}, expires_at=now, now=now)
+        later = now + dt.timedelta(minutes=30)
+        await save_dialog(session, ben.id, "newmeeting", "title", {}, expires_at=later, now=now)
+        first = berlin(2027, 1, 13, 14, 0)
+        session.add(
+            MeetingSeries(
+                title="Quartalstreffen",
+                starts_at=first,
+                rule="FREQ=MONTHLY;INTERVAL=3;BYDAY=+2WE",
+                location="IHK Düsseldorf",
+            )
+        )
+        await session.commit()
+
+    await ReminderPlanner(sessions, RULES, clock=Clock(now), readers=readers).plan_once()
+
+    async with sessions() as session:
+        assert list(await session.scalars(select(Dialog.member_id))) == [ben.id]
+        made = await session.scalars(select(Meeting.starts_at).order_by(Meeting.starts_at))
+        assert [start.astimezone(RULES.timezone).date() for start in made][:4] == [
+            dt.date(2027, 1, 13),
+            dt.date(2027, 4, 14),
+            dt.date(2027, 7, 14),
+            dt.date(2027, 10, 13),
+        ]

@@ -9,9 +9,10 @@ from sqlalchemy import select
 
 from bot import i18n
 from bot.core import Obsolete
+from bot.dispatch import Dispatcher
 from bot.markup import to_plain
 from handlers.reminders import reminder_message
-from storage.models import Answer, Delivery, Member, Rsvp
+from storage.models import Answer, Delivery, Identity, Member, Rsvp
 from tests.helpers import NOW, Chat, Sessions, add_meeting, buttons, stored
 
 
@@ -82,3 +83,23 @@ async def test_no_reminder_for_a_declined_cancelled_or_begun_meeting(
             with pytest.raises(Obsolete):
                 await reminder_message(session, meeting.id, member_id, NOW)
     assert await stored(sessions, select(Delivery.id)) == []
+
+
+async def test_a_member_on_the_waiting_list_is_reminded_that_they_wait(
+    dispatcher: Dispatcher, sessions: Sessions
+) -> None:
+    async with sessions() as session:
+        meeting = await add_meeting(session, "Werkstattbesuch", NOW + dt.timedelta(hours=2))
+        meeting.capacity = 1
+        await session.commit()
+    for name in ("erste", "zweite"):
+        await Chat(dispatcher, name).send(f"/rsvp {meeting.id} yes")
+    members = dict(await stored(sessions, select(Identity.user_id, Identity.member_id)))
+    texts = {}
+    async with sessions() as session:
+        with i18n.using(i18n.localizer("de", dispatcher.timezone)):
+            for name, member_id in members.items():
+                reply = await reminder_message(session, meeting.id, member_id, NOW)
+                texts[name] = to_plain(reply.text)
+    assert texts["erste"].endswith("IHK Düsseldorf")
+    assert texts["zweite"].endswith("IHK Düsseldorf\nSie stehen auf der Warteliste, Platz 1.")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from storage.models import new_meeting_uid
 from tests.bot.transports.test_matrix import direct_chat
 from tests.bot_process import BotProcess
 from tests.matrix_fixtures import MakeAccount, MakeMember
@@ -47,11 +48,12 @@ def meeting_due_soon(bot: BotProcess) -> int:
     now = dt.datetime.now(dt.UTC)
     with sqlite3.connect(bot.database) as connection:
         meeting_id: int = connection.execute(
-            "INSERT INTO meetings (title, starts_at, location, created_at) "
-            "VALUES ('Netzwerktreffen Wärme', ?, 'IHK Düsseldorf', ?) RETURNING id",
+            "INSERT INTO meetings (title, starts_at, location, created_at, uid) "
+            "VALUES ('Netzwerktreffen Wärme', ?, 'IHK Düsseldorf', ?, ?) RETURNING id",
             (
                 (now + dt.timedelta(seconds=60 + DUE_IN)).isoformat(sep=" "),
                 (now - dt.timedelta(days=1)).isoformat(sep=" "),
+                new_meeting_uid(),
             ),
         ).fetchone()[0]
     return meeting_id
