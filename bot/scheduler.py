@@ -108,8 +108,9 @@ class ReminderPlanner:
         resume: tuple[dt.datetime, int, int] | None = None,
     ) -> Planned:
         """Plan in one unit of work, which takes the write lock only when it writes."""
-        try:
-            async with self.readers() as session:
+
+        async def plan(sessions: async_sessionmaker[AsyncSession]) -> Planned:
+            async with sessions() as session:
                 planned = await plan_reminders(
                     session,
                     now,
@@ -121,20 +122,12 @@ class ReminderPlanner:
                     resume=resume,
                 )
                 await session.commit()  # nothing for readers; kept when no readers were given
+                return planned
+
+        try:
+            return await plan(self.readers)
         except WriteNeeded:
-            async with self.sessions() as session:
-                planned = await plan_reminders(
-                    session,
-                    now,
-                    self.horizon,
-                    self.rules,
-                    since=since,
-                    missed=missed,
-                    limit=limit,
-                    resume=resume,
-                )
-                await session.commit()
-        return planned
+            return await plan(self.sessions)
 
     async def run(self) -> None:
         """Plan until stopped; one failing round is logged and the next one tries again."""
