@@ -19,9 +19,18 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    event,
+    inspect,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, validates
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    Session,
+    mapped_column,
+    relationship,
+    validates,
+)
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):
@@ -268,6 +277,28 @@ class Meeting(Base):
         ForeignKey("meeting_series.id", ondelete="SET NULL"), index=True
     )
     recurrence_id: Mapped[dt.datetime | None]
+
+    # What calendar apps must take over from a newer file: a change to any of these raises
+    # the sequence (an agenda or a capacity is no revision in RFC 5546's sense).
+    REVISED_BY: ClassVar[tuple[str, ...]] = (
+        "title",
+        "starts_at",
+        "ends_at",
+        "location",
+        "online_url",
+        "cancelled_at",
+    )
+
+
+@event.listens_for(Session, "before_flush")
+def _raise_sequences(session: Session, _context: Any, _instances: Any) -> None:
+    """Raise the sequence of each meeting whose calendar fields this flush changes."""
+    for meeting in session.dirty:
+        if not isinstance(meeting, Meeting):
+            continue
+        attributes = inspect(meeting).attrs
+        if any(attributes[name].history.has_changes() for name in Meeting.REVISED_BY):
+            meeting.sequence += 1
 
 
 class MeetingSeries(Base):

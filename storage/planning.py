@@ -13,9 +13,8 @@ from storage.models import Meeting, NoticeKind
 from storage.notices import Change, attending, changed_fields, queue_notice
 from storage.reminders import drop_planned_reminders
 
-# What a coordinator may change, and which of those calendar apps must take over (SEQUENCE).
+# What a coordinator may change.
 FIELDS = ("title", "starts_at", "ends_at", "location", "online_url", "agenda")
-CALENDAR_FIELDS = frozenset({"title", "starts_at", "ends_at", "location", "online_url"})
 
 Value = str | dt.datetime | None
 
@@ -77,8 +76,8 @@ async def apply_changes(
 ) -> dict[str, Change]:
     """Change a meeting and tell those who answered yes or maybe; return what changed.
 
-    The sequence rises when calendar apps must take the change over; reminders not sent yet
-    follow the new start when the planner next runs.
+    The sequence rises where calendar apps must take the change over (storage/models.py);
+    reminders not sent yet follow the new start when the planner next runs.
     """
     unknown = set(changes) - set(FIELDS)
     if unknown:
@@ -96,8 +95,6 @@ async def apply_changes(
     changed = changed_fields(meeting, before)
     if not changed:
         return {}
-    if CALENDAR_FIELDS & set(changed):
-        meeting.sequence += 1
     await session.flush()
     members = await attending(session, meeting.id)
     await queue_notice(session, meeting.id, NoticeKind.CHANGED, members, now, changes=changed)
@@ -110,7 +107,6 @@ async def cancel_meeting(session: AsyncSession, meeting: Meeting, now: dt.dateti
     Return how many members are told.
     """
     meeting.cancelled_at = now
-    meeting.sequence += 1
     await session.flush()
     await drop_planned_reminders(session, meeting_id=meeting.id)
     members = await attending(session, meeting.id)

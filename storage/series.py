@@ -193,7 +193,6 @@ async def _drop_off_rule(
         if await _answered(session, meeting.id):
             if meeting.cancelled_at is None:
                 meeting.cancelled_at = now
-                meeting.sequence += 1
         else:
             await session.delete(meeting)
     await session.flush()
@@ -235,7 +234,6 @@ async def sync_series(
             meeting.cancelled_at = now if cancelled else None
             differs.append("cancelled_at")
         if differs and meeting.id is not None:
-            meeting.sequence += 1
             changed += 1
     await session.flush()
     return changed

@@ -129,6 +129,8 @@ class _Changes:
     inserts: list[Values] = field(default_factory=list)
     updates: list[Values] = field(default_factory=list)
     renamed: list[int] = field(default_factory=list)  # updates that change the natural key
+    # Updates of meetings that calendar apps must take over (Meeting.REVISED_BY).
+    revised: list[int] = field(default_factory=list)
     matched: list[int | None] = field(default_factory=list)
     unchanged: int = 0
 
@@ -226,6 +228,9 @@ def _match(
             changes.updates.append({"id": row.id, **values})
             if kind.natural_key(values) != kind.natural_key(row.values):
                 changes.renamed.append(row.id)
+            revised_by = getattr(kind.model, "REVISED_BY", ())
+            if any(row.values[name] != values[name] for name in revised_by if name in values):
+                changes.revised.append(row.id)
         else:
             changes.unchanged += 1
     return changes, problems

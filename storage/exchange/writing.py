@@ -63,15 +63,12 @@ async def write_plan(
             await session.execute(update(kind.model), parked)
         for rows in _chunks(changes.updates):
             await session.execute(update(kind.model), rows)
-            if kind.model is Meeting:
-                # Calendar apps take a changed event over only with a higher SEQUENCE.
-                changed = [row["id"] for row in rows]
-                await session.execute(
-                    update(Meeting)
-                    .where(Meeting.id.in_(changed))
-                    .values(sequence=Meeting.sequence + 1)
-                )
             advance(len(rows))
+        # Bulk updates pass the ORM's flush, which raises the sequence of a changed meeting.
+        for ids in _chunks(changes.revised):
+            await session.execute(
+                update(Meeting).where(Meeting.id.in_(ids)).values(sequence=Meeting.sequence + 1)
+            )
     return plan.summary()
 
 

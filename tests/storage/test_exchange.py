@@ -1300,3 +1300,24 @@ async def test_a_meeting_entry_cannot_take_the_place_of_an_occurrence(db: Sessio
         ("meetings[1] (Quartalstreffen)", "title", "taken")
     ]
     assert await export_text(db) == before
+
+
+async def test_only_what_calendar_apps_show_raises_a_meetings_sequence(db: Sessions) -> None:
+    meeting = "meetings:\n  - {title: Stammtisch, starts: 2027-03-29 18:00, location: %s%s}\n"
+    await import_text(db, meeting % ("IHK", ""))
+    sequences = []
+    for place, more in (
+        (
+            "IHK",
+            ", agenda: LED",
+        ),
+        ("IHK", ", agenda: LED, capacity: 20"),
+    ):
+        await import_text(db, meeting % (place, more))
+        async with db() as session:
+            sequences.append(await session.scalar(select(Meeting.sequence)))
+    await import_text(db, meeting % ("Rathaus", ", agenda: LED, capacity: 20"))
+    await import_text(db, meeting % ("Rathaus", ", agenda: LED, capacity: 20, cancelled: true"))
+    async with db() as session:
+        sequences.append(await session.scalar(select(Meeting.sequence)))
+    assert sequences == [0, 0, 2]
