@@ -31,7 +31,7 @@ from bot.core import (
     Unreachable,
 )
 from bot.transports import Transport
-from storage.db import WriteNeeded
+from storage.db import read_or_write
 from storage.members import mark_unreachable
 from storage.models import DeliveryState, utcnow
 from storage.outbox import (
@@ -261,15 +261,11 @@ class DeliveryWorker:
         if self.progress is None or announcements == set():
             return
         now = self.clock()
-        try:
-            # Mostly there is nothing to show: looking takes no write lock.
-            async with self.readers() as session:
-                updates = await self.progress(session, announcements, now)
-                await session.commit()
-        except WriteNeeded:
-            async with self.sessions() as session:
-                updates = await self.progress(session, announcements, now)
-                await session.commit()
+        progress = self.progress
+        # Mostly there is nothing to show: looking takes no write lock.
+        updates = await read_or_write(
+            self.readers, self.sessions, lambda session: progress(session, announcements, now)
+        )
         for update in updates:
             transport = self.transports.get(update.recipient.platform)
             if transport is None:

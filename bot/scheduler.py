@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from storage.db import WriteNeeded
+from storage.db import read_or_write
 from storage.dialogs import any_expired_dialogs, drop_expired_dialogs
 from storage.models import utcnow
 from storage.reminders import Planned, ReminderRules, plan_reminders
@@ -87,16 +87,13 @@ class ReminderPlanner:
 
     async def _upkeep(self, now: dt.datetime) -> None:
         """Make the occurrences of series that came within reach; drop dialogs that ran out."""
-        try:
-            async with self.readers() as session:
-                await extend_series(session, now, self.rules.timezone)
-                if await any_expired_dialogs(session, now):
-                    raise WriteNeeded
-        except WriteNeeded:
-            async with self.sessions() as session:
-                await extend_series(session, now, self.rules.timezone)
+
+        async def upkeep(session: AsyncSession) -> None:
+            await extend_series(session, now, self.rules.timezone)
+            if await any_expired_dialogs(session, now):
                 await drop_expired_dialogs(session, now)
-                await session.commit()
+
+        await read_or_write(self.readers, self.sessions, upkeep)
 
     async def _plan(
         self,
@@ -109,25 +106,19 @@ class ReminderPlanner:
     ) -> Planned:
         """Plan in one unit of work, which takes the write lock only when it writes."""
 
-        async def plan(sessions: async_sessionmaker[AsyncSession]) -> Planned:
-            async with sessions() as session:
-                planned = await plan_reminders(
-                    session,
-                    now,
-                    self.horizon,
-                    self.rules,
-                    since=since,
-                    missed=missed,
-                    limit=limit,
-                    resume=resume,
-                )
-                await session.commit()  # nothing for readers; kept when no readers were given
-                return planned
+        async def plan(session: AsyncSession) -> Planned:
+            return await plan_reminders(
+                session,
+                now,
+                self.horizon,
+                self.rules,
+                since=since,
+                missed=missed,
+                limit=limit,
+                resume=resume,
+            )
 
-        try:
-            return await plan(self.readers)
-        except WriteNeeded:
-            return await plan(self.sessions)
+        return await read_or_write(self.readers, self.sessions, plan)
 
     async def run(self) -> None:
         """Plan until stopped; one failing round is logged and the next one tries again."""

@@ -7,9 +7,9 @@ import enum
 import logging
 import os
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -32,6 +32,7 @@ SQLITE_HEADER = b"SQLite format 3\x00"
 OWNER_ONLY = 0o600
 # The execution option of a connection that only reads: a deferred transaction, no lock taken.
 READ_ONLY = "klimabot_reads_only"
+T = TypeVar("T")
 
 
 def N_(message: str) -> str:
@@ -227,6 +228,24 @@ def _use_sqlite_pragmas(engine: AsyncEngine, *, busy_timeout: float, reader: boo
 def dialect_name(session: AsyncSession) -> str:
     """Return the name of the database dialect a session talks to, such as ``sqlite``."""
     return session.get_bind().dialect.name
+
+
+async def read_or_write(
+    readers: async_sessionmaker[AsyncSession],
+    writers: async_sessionmaker[AsyncSession],
+    work: Callable[[AsyncSession], Awaitable[T]],
+) -> T:
+    """Do a unit of work as a reader; if it must write, do it again as a writer. Commit."""
+    try:
+        async with readers() as session:
+            result = await work(session)
+            await session.commit()  # nothing for readers; kept where they are the writers
+            return result
+    except WriteNeeded:
+        async with writers() as session:
+            result = await work(session)
+            await session.commit()
+            return result
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
