@@ -48,6 +48,12 @@ def make_matrix_account(synapse: Synapse) -> MakeAccount:
 
 
 @pytest.fixture
+async def account(make_matrix_account: MakeAccount) -> MatrixAccount:
+    """The bot's account on the homeserver."""
+    return await make_matrix_account("klimabot")
+
+
+@pytest.fixture
 async def make_matrix_member(synapse: Synapse) -> AsyncIterator[MakeMember]:
     """Log in a fresh syncing member, `await make_matrix_member("anna")`; closed after the test."""
     members: list[MatrixMember] = []

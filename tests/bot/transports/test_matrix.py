@@ -11,7 +11,7 @@ from mautrix.errors import MLimitExceeded
 from mautrix.types import EncryptionKeyAlgorithm, KeyID, Membership, RoomID, UserID
 
 from tests.bot_process import BotProcess
-from tests.matrix_fixtures import MakeAccount, MakeMember
+from tests.matrix_fixtures import MakeMember
 from tests.matrix_member import MatrixMember
 from tests.synapse import MatrixAccount, Synapse
 from tests.telegram_fixtures import TOKEN
@@ -61,12 +61,6 @@ def matrix_bot(
         sections += f"telegram:\n  base_url: {telegram.base_url}\n"
         environment["KLIMABOT_TELEGRAM_TOKEN"] = TOKEN
     return BotProcess(folder, sections, environment)
-
-
-@pytest.fixture
-async def account(make_matrix_account: MakeAccount) -> MatrixAccount:
-    """The bot's account on the homeserver."""
-    return await make_matrix_account("klimabot")
 
 
 @pytest.fixture

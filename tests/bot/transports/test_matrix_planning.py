@@ -9,17 +9,11 @@ import pytest
 
 from tests.bot.transports.test_matrix import direct_chat, matrix_bot
 from tests.bot_process import BotProcess
-from tests.matrix_fixtures import MakeAccount, MakeMember
+from tests.matrix_fixtures import MakeMember
 from tests.matrix_member import MatrixMember
 from tests.synapse import MatrixAccount, Synapse
 
 TITLE = "Workshop Wärmepumpen"
-
-
-@pytest.fixture
-async def account(make_matrix_account: MakeAccount) -> MatrixAccount:
-    """The bot's account on the homeserver."""
-    return await make_matrix_account("klimabot")
 
 
 @pytest.fixture

@@ -12,16 +12,10 @@ import pytest
 from storage.models import new_meeting_uid
 from tests.bot.transports.test_matrix import direct_chat
 from tests.bot_process import BotProcess
-from tests.matrix_fixtures import MakeAccount, MakeMember
+from tests.matrix_fixtures import MakeMember
 from tests.synapse import MatrixAccount, Synapse
 
 DUE_IN = 12  # seconds from the meeting's creation to its one-minute reminder
-
-
-@pytest.fixture
-async def account(make_matrix_account: MakeAccount) -> MatrixAccount:
-    """The bot's account on the homeserver."""
-    return await make_matrix_account("klimabot")
 
 
 @pytest.fixture
